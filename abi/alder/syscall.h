@@ -1,0 +1,75 @@
+/*
+ * Alder native system-call numbers and calling convention.
+ *
+ * This header is the only definition shared by the kernel and user space.
+ * Convention (native calls): rax = number, arguments in rdi, rsi, rdx, r10,
+ * r8, r9; result in rax. A negative result in [-4095, -1] is -errno
+ * (abi/alder/errno.h). rcx and r11 are clobbered by SYSCALL/SYSRET.
+ *
+ * Native numbers live at ALDER_SYS_BASE and above so that they never collide
+ * with Linux x86_64 numbers (0..~460), which a later POSIX personality
+ * reflects to a supervisor.
+ */
+#ifndef ALDER_ABI_SYSCALL_H
+#define ALDER_ABI_SYSCALL_H
+
+#define ALDER_SYS_BASE 0x40000000u
+
+/* long sys_log(const char *buf, size_t len): write bytes to the kernel log. */
+#define SYS_LOG (ALDER_SYS_BASE + 0)
+/* noreturn sys_exit(int status): end the calling process. */
+#define SYS_EXIT (ALDER_SYS_BASE + 1)
+/* long sys_yield(void): give up the CPU. */
+#define SYS_YIELD (ALDER_SYS_BASE + 2)
+/* long sys_sleep(uint64_t ns): sleep for at least ns nanoseconds. */
+#define SYS_SLEEP (ALDER_SYS_BASE + 3)
+/* long sys_clock(uint64_t *ns_out): monotonic clock in nanoseconds. */
+#define SYS_CLOCK (ALDER_SYS_BASE + 4)
+/*
+ * Bootstrap process calls, until the object model replaces them.
+ * long sys_spawn(const char *path, size_t path_len, const char *arg, size_t arg_len):
+ *   load a static ELF64 from the initramfs as a new process; returns its pid.
+ * long sys_wait(long pid, struct alder_exit_info *info): wait for it to end.
+ */
+#define SYS_SPAWN (ALDER_SYS_BASE + 5)
+#define SYS_WAIT (ALDER_SYS_BASE + 6)
+/* long sys_info(unsigned what, uint64_t *out): kernel facts (ALDER_INFO_*). */
+#define SYS_INFO (ALDER_SYS_BASE + 7)
+/* long sys_thread_create(void (*entry)(void *), void *arg, void *stack_top):
+ *   new thread in the calling process; returns its tid. */
+#define SYS_THREAD_CREATE (ALDER_SYS_BASE + 8)
+/* noreturn sys_thread_exit(void): end the calling thread (the process ends
+ * when its last thread does, with status 0). */
+#define SYS_THREAD_EXIT (ALDER_SYS_BASE + 9)
+/* long sys_shutdown(unsigned code): power off (test harness; needs the
+ * initial process). */
+#define SYS_SHUTDOWN (ALDER_SYS_BASE + 10)
+/* long sys_console_read(char *buf, size_t len): read bytes typed on the
+ * serial console; blocks until at least one byte arrives. */
+#define SYS_CONSOLE_READ (ALDER_SYS_BASE + 11)
+#define SYS_NATIVE_COUNT 12
+
+/* sys_info selectors; each writes one uint64_t. */
+#define ALDER_INFO_CPU_ID 0       /* CPU the caller runs on now */
+#define ALDER_INFO_CPU_COUNT 1    /* CPUs online */
+#define ALDER_INFO_FREE_FRAMES 2  /* free 4 KiB physical frames */
+#define ALDER_INFO_PEAK_KIB 3     /* peak physical memory in use, KiB */
+#define ALDER_INFO_TSC 4          /* raw time-stamp counter */
+#define ALDER_INFO_BOOT_FLAGS 5   /* ALDER_BOOT_* bits from the command line */
+#define ALDER_INFO_COUNT 6
+
+#define ALDER_BOOT_TEST 1u  /* "alder.mode=test": run the test suite */
+#define ALDER_BOOT_BENCH 2u /* "alder.mode=bench": run the benchmarks */
+
+/* How a process ended; written by the kernel in sys_wait. */
+#define ALDER_EXIT_NORMAL 0 /* called sys_exit; status is its argument */
+#define ALDER_EXIT_FAULT 1  /* killed by a CPU exception; status is the vector */
+#define ALDER_EXIT_BADSYS 2 /* killed for an unknown system call */
+
+struct alder_exit_info {
+	int how;    /* ALDER_EXIT_* */
+	int status; /* exit status or exception vector */
+	unsigned long long fault_addr; /* CR2 for page faults, else 0 */
+};
+
+#endif

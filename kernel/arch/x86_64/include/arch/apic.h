@@ -1,0 +1,56 @@
+/*
+ * Local APIC, IOAPIC and the legacy PIC (apic.c, ioapic.c), and bringing up
+ * the other CPUs (smp.c).
+ */
+#ifndef ARCH_APIC_H
+#define ARCH_APIC_H
+
+#include <kern/types.h>
+
+struct acpi_info;
+
+void lapic_init_bsp(paddr_t base);
+void lapic_init_cpu(void);
+uint32_t lapic_id(void);
+void lapic_eoi(void);
+void lapic_send_ipi(uint32_t apic_id, uint8_t vector);
+void lapic_send_init(uint32_t apic_id);
+void lapic_send_sipi(uint32_t apic_id, uint8_t page);
+/* Arm this CPU's timer to interrupt at (about) the given monotonic ns. */
+void lapic_timer_arm(uint64_t deadline_ns);
+void lapic_timer_calibrate(void);
+extern bool lapic_tsc_deadline;
+
+void pic_disable(void);
+void ioapic_init(const struct acpi_info *acpi);
+/* Route ISA IRQ (after overrides) to vector on the boot CPU; unmasked. */
+int ioapic_route_isa(uint8_t isa_irq, uint8_t vector);
+
+void smp_boot_aps(const struct acpi_info *acpi);
+/* Send vector to every other online CPU. */
+void ipi_broadcast_others(uint8_t vector);
+void ipi_send(uint32_t cpu, uint8_t vector);
+/* Run fn(arg) on every other CPU and wait for all to finish. */
+void smp_call_others(void (*fn)(void *), void *arg);
+
+void hpet_init(paddr_t base);
+bool hpet_present(void);
+uint64_t hpet_read_ns(void);
+
+void serial_init(void);
+void serial_putc(char c);
+void serial_enable_irq(void);
+/* Console input ring (filled by the COM1 interrupt). */
+long console_read(char *buf, size_t len); /* blocks until >= 1 byte */
+
+bool fwcfg_read_file(const char *name, char *buf, size_t size, size_t *len_out);
+__noreturn void arch_shutdown(unsigned code);
+
+struct cpu;
+void gdt_init_cpu(struct cpu *c);
+void syscall_init_cpu(void);
+void cpu_features_init(void);
+void cpu_log_features(void);
+void fpu_init_cpu(void);
+
+#endif

@@ -1,0 +1,320 @@
+/*
+ * Bootstrap processes: load a static ELF from the initramfs into a new
+ * address space, run it, collect its exit status. Lifetime: the process
+ * table holds one reference until the parent waits (or, for orphans, until
+ * the process has ended); each thread holds one until it is freed. The
+ * address space goes when the last reference does, so no CPU can still be
+ * running on it.
+ */
+#include <kern/assert.h>
+#include <kern/cpio.h>
+#include <kern/elf.h>
+#include <kern/heap.h>
+#include <kern/log.h>
+#include <kern/pmm.h>
+#include <kern/process.h>
+#include <kern/string.h>
+#include <kern/thread.h>
+#include <kern/uaccess.h>
+#include <kern/vm.h>
+#include <alder/errno.h>
+#include <arch/apic.h>
+#include <arch/paging.h>
+#include <arch/trap.h>
+
+#define MAX_PROCS 256
+
+static const void *initramfs;
+static size_t initramfs_len;
+static spinlock_t table_lock = SPINLOCK_INIT; /* procs[], next_pid */
+static struct process *procs[MAX_PROCS];
+static uint32_t next_pid = 1;
+
+void process_init(const void *data, size_t len)
+{
+	initramfs = data;
+	initramfs_len = len;
+}
+
+uint32_t process_count(void)
+{
+	uint32_t n = 0;
+	unsigned long f = spin_lock_irqsave(&table_lock);
+	for (int i = 0; i < MAX_PROCS; i++)
+		n += procs[i] != NULL;
+	spin_unlock_irqrestore(&table_lock, f);
+	return n;
+}
+
+bool process_killed(struct process *p) { return __atomic_load_n(&p->exiting, __ATOMIC_ACQUIRE); }
+
+void process_put(struct process *p)
+{
+	if (__atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	paging_free_space(p->pml4);
+	kfree(p);
+}
+
+/* Copy file bytes and zero fill into freshly allocated, mapped pages. */
+static int load_segment(struct process *p, const uint8_t *file, const struct elf_segment *s)
+{
+	vaddr_t start = ALIGN_DOWN(s->vaddr, PAGE_SIZE);
+	vaddr_t end = ALIGN_UP(s->vaddr + s->memsz, PAGE_SIZE);
+	unsigned flags = MAP_USER | ((s->flags & ELF_SEG_W) ? MAP_WRITE : 0) | ((s->flags & ELF_SEG_X) ? MAP_EXEC : 0);
+	for (vaddr_t va = start; va < end; va += PAGE_SIZE) {
+		paddr_t frame = pmm_alloc();
+		if (!frame)
+			return -ALDER_ENOMEM;
+		uint8_t *dst = phys_to_virt(frame);
+		memset(dst, 0, PAGE_SIZE);
+		/* File bytes [vaddr, vaddr+filesz) that fall into this page. */
+		uint64_t lo = MAX(va, s->vaddr), hi = MIN(va + PAGE_SIZE, s->vaddr + s->filesz);
+		if (lo < hi)
+			memcpy(dst + (lo - va), file + s->offset + (lo - s->vaddr), hi - lo);
+		int r = paging_map(p->pml4, va, frame, flags);
+		if (r) {
+			pmm_free(frame);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int setup_stack(struct process *p, const char *arg, size_t arg_len, uint64_t *rsp, uint64_t *argp)
+{
+	for (vaddr_t va = USER_STACK_TOP - USER_STACK_SIZE; va < USER_STACK_TOP; va += PAGE_SIZE) {
+		paddr_t frame = pmm_alloc();
+		if (!frame)
+			return -ALDER_ENOMEM;
+		memset(phys_to_virt(frame), 0, PAGE_SIZE);
+		int r = paging_map(p->pml4, va, frame, MAP_USER | MAP_WRITE);
+		if (r) {
+			pmm_free(frame);
+			return r;
+		}
+	}
+	/* The argument string at the top of the stack (it fits: arg_len is
+	 * limited to one page by the caller). */
+	uint64_t at = ALIGN_DOWN(USER_STACK_TOP - arg_len - 1, 16);
+	for (size_t i = 0; i <= arg_len; i++) {
+		uint64_t pte = paging_lookup(p->pml4, at + i);
+		uint8_t *b = (uint8_t *)phys_to_virt(pte & PTE_ADDR) + ((at + i) & (PAGE_SIZE - 1));
+		*b = i < arg_len ? (uint8_t)arg[i] : 0;
+	}
+	*argp = at;
+	*rsp = at - 16;
+	return 0;
+}
+
+long process_spawn(const char *path, const char *arg, size_t arg_len, uint32_t parent)
+{
+	struct cpio_entry file;
+	int r = cpio_find(initramfs, initramfs_len, path, &file);
+	if (r)
+		return r;
+	struct elf_image img;
+	r = elf_parse(file.data, file.size, USER_STACK_TOP - USER_STACK_SIZE - PAGE_SIZE, &img);
+	if (r)
+		return r;
+
+	struct process *p = kzalloc(sizeof(*p));
+	if (!p)
+		return -ALDER_ENOMEM;
+	waitq_init(&p->exited);
+	list_init(&p->threads);
+	p->parent_pid = parent;
+	p->refs = 1;
+	const char *base = strchr(path, '/') ? path + strlen(path) : path;
+	while (base > path && base[-1] != '/')
+		base--;
+	memcpy(p->name, base, MIN(strlen(base), sizeof(p->name) - 1));
+	p->pml4 = paging_new_space();
+	if (!p->pml4) {
+		kfree(p);
+		return -ALDER_ENOMEM;
+	}
+
+	uint64_t rsp, argp;
+	for (size_t i = 0; i < img.nsegments && !r; i++)
+		r = load_segment(p, file.data, &img.segments[i]);
+	if (!r)
+		r = setup_stack(p, arg, arg_len, &rsp, &argp);
+	struct thread *t = NULL;
+	if (!r) {
+		t = thread_create_user(p, img.entry, rsp, argp, arg_len);
+		if (!t)
+			r = -ALDER_ENOMEM;
+	}
+	if (r)
+		goto fail;
+
+	unsigned long f = spin_lock_irqsave(&table_lock);
+	int slot = -1;
+	for (int i = 0; i < MAX_PROCS && slot < 0; i++)
+		if (!procs[i])
+			slot = i;
+	if (slot >= 0) {
+		p->pid = next_pid++;
+		procs[slot] = p;
+	}
+	spin_unlock_irqrestore(&table_lock, f);
+	if (slot < 0) {
+		r = -ALDER_EAGAIN;
+		goto fail;
+	}
+	/* --- point of no return --- */
+	p->refs = 2; /* table + thread */
+	p->nthreads = 1;
+	list_append(&p->threads, &t->proc_link);
+	long pid = p->pid;
+	thread_start(t);
+	return pid;
+
+fail:
+	if (t) {
+		t->state = THREAD_DEAD;
+		t->proc = NULL;
+		thread_free(t);
+	}
+	paging_free_space(p->pml4);
+	kfree(p);
+	return r;
+}
+
+long process_add_thread(struct process *p, uint64_t rip, uint64_t rsp, uint64_t arg)
+{
+	struct thread *t = thread_create_user(p, rip, rsp, arg, 0);
+	if (!t)
+		return -ALDER_ENOMEM;
+	unsigned long f = spin_lock_irqsave(&p->exited.lock);
+	if (p->exiting) {
+		spin_unlock_irqrestore(&p->exited.lock, f);
+		t->state = THREAD_DEAD;
+		t->proc = NULL;
+		thread_free(t);
+		return -ALDER_ESRCH;
+	}
+	__atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
+	p->nthreads++;
+	list_append(&p->threads, &t->proc_link);
+	long tid = t->tid;
+	spin_unlock_irqrestore(&p->exited.lock, f);
+	thread_start(t);
+	return tid;
+}
+
+static struct process *find_locked(uint32_t pid, int *slot)
+{
+	for (int i = 0; i < MAX_PROCS; i++) {
+		if (procs[i] && procs[i]->pid == pid) {
+			*slot = i;
+			return procs[i];
+		}
+	}
+	return NULL;
+}
+
+long process_wait(uint32_t pid, struct alder_exit_info *info)
+{
+	struct process *me = thread_current()->proc;
+	uint32_t my_pid = me ? me->pid : 0;
+	int slot;
+	unsigned long f = spin_lock_irqsave(&table_lock);
+	struct process *p = find_locked(pid, &slot);
+	if (!p || p->parent_pid != my_pid || p->reaped) {
+		spin_unlock_irqrestore(&table_lock, f);
+		return -ALDER_ECHILD;
+	}
+	p->reaped = true; /* one waiter per child */
+	__atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
+	spin_unlock_irqrestore(&table_lock, f);
+
+	long ret = pid;
+	f = spin_lock_irqsave(&p->exited.lock);
+	while (p->nthreads > 0) {
+		if (waitq_sleep_locked(&p->exited, f, 0) == WAKE_KILL) {
+			ret = -ALDER_EINTR;
+			f = spin_lock_irqsave(&p->exited.lock);
+			break;
+		}
+		f = spin_lock_irqsave(&p->exited.lock);
+	}
+	if (ret > 0)
+		*info = p->exit;
+	spin_unlock_irqrestore(&p->exited.lock, f);
+
+	f = spin_lock_irqsave(&table_lock);
+	if (ret > 0)
+		procs[slot] = NULL;
+	else
+		p->reaped = false;
+	spin_unlock_irqrestore(&table_lock, f);
+	if (ret > 0)
+		process_put(p); /* the table's reference */
+	process_put(p);         /* ours */
+	return ret;
+}
+
+/* The process has no threads left: its children become orphans (reaped
+ * by the kernel when they end), and it is reaped now if it is one. */
+static void process_ended(struct process *p)
+{
+	struct process *drop[MAX_PROCS];
+	int ndrop = 0;
+	unsigned long f = spin_lock_irqsave(&table_lock);
+	for (int i = 0; i < MAX_PROCS; i++) {
+		struct process *c = procs[i];
+		if (!c)
+			continue;
+		bool orphan_done = (c->parent_pid == p->pid && c->nthreads == 0 && !c->reaped) ||
+				   (c == p && p->parent_pid == 0);
+		if (c->parent_pid == p->pid)
+			c->parent_pid = 0;
+		if (orphan_done) {
+			procs[i] = NULL;
+			drop[ndrop++] = c;
+		}
+	}
+	spin_unlock_irqrestore(&table_lock, f);
+	for (int i = 0; i < ndrop; i++)
+		process_put(drop[i]);
+}
+
+void process_thread_gone(struct process *p)
+{
+	unsigned long f = spin_lock_irqsave(&p->exited.lock);
+	bool last = --p->nthreads == 0;
+	if (last && !p->exiting) {
+		p->exiting = true;
+		p->exit = (struct alder_exit_info){ ALDER_EXIT_NORMAL, 0, 0 };
+	}
+	spin_unlock_irqrestore(&p->exited.lock, f);
+	if (last) {
+		waitq_wake_all(&p->exited);
+		process_ended(p);
+	}
+}
+
+__noreturn void process_exit(int how, int status, uint64_t fault_addr)
+{
+	struct thread *self = thread_current();
+	struct process *p = self->proc;
+	assert(p);
+	unsigned long f = spin_lock_irqsave(&p->exited.lock);
+	if (!p->exiting) {
+		p->exit = (struct alder_exit_info){ how, status, fault_addr };
+		__atomic_store_n(&p->exiting, true, __ATOMIC_SEQ_CST);
+	}
+	/* Every other thread: wake it if asleep, interrupt it if running;
+	 * it exits on its way back to user mode. */
+	list_for_each(it, &p->threads) {
+		struct thread *t = list_entry(it, struct thread, proc_link);
+		if (t == self || t->state == THREAD_DEAD)
+			continue;
+		waitq_interrupt(t);
+		ipi_send(t->cpu, VEC_IPI_RESCHED);
+	}
+	spin_unlock_irqrestore(&p->exited.lock, f);
+	thread_exit();
+}

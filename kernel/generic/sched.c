@@ -1,0 +1,335 @@
+/*
+ * The scheduler: per-CPU run queues with SCHED_PRIOS priority levels,
+ * round-robin within a level, preemption when a time slice ends, and work
+ * stealing by CPUs that have nothing to run.
+ *
+ * Invariants (see also struct thread):
+ *  - A thread is on at most one run queue, and only while RUNNING; `queued`
+ *    says so. Both are changed under the lock of that queue's CPU.
+ *  - on_cpu is set from the moment a CPU picks a thread until that CPU has
+ *    switched away from it (sched_finish_switch). A queued thread with
+ *    on_cpu set is the one its own CPU is switching away from; other CPUs
+ *    never steal such a thread.
+ *  - schedule() runs with interrupts disabled.
+ */
+#include <kern/assert.h>
+#include <kern/clock.h>
+#include <kern/cpu.h>
+#include <kern/log.h>
+#include <kern/process.h>
+#include <kern/thread.h>
+#include <kern/waitq.h>
+#include <arch/apic.h>
+#include <arch/cpu.h>
+#include <arch/paging.h>
+#include <arch/trap.h>
+
+#define SLICE_TICKS 10 /* 10 ms at the 1 kHz tick */
+
+void arch_context_switch(uint64_t *save_rsp, uint64_t new_rsp);
+void sched_finish_switch(void);
+
+static inline bool may_run_on(const struct thread *t, uint32_t cpu)
+{
+	return t->pin == 0 || t->pin == cpu + 1;
+}
+
+static void rq_enqueue_locked(struct runqueue *rq, struct thread *t)
+{
+	assert(spin_held(&rq->lock) && !t->queued);
+	list_append(&rq->queues[t->prio], &t->rq_link);
+	rq->bitmap |= 1u << t->prio;
+	rq->nr++;
+	t->queued = true;
+}
+
+static void rq_remove_locked(struct runqueue *rq, struct thread *t)
+{
+	list_remove(&t->rq_link);
+	if (list_empty(&rq->queues[t->prio]))
+		rq->bitmap &= ~(1u << t->prio);
+	rq->nr--;
+	t->queued = false;
+}
+
+static struct thread *rq_pick_locked(struct runqueue *rq)
+{
+	if (!rq->bitmap)
+		return NULL;
+	unsigned p = (unsigned)__builtin_ctz(rq->bitmap);
+	struct thread *t = list_entry(list_first(&rq->queues[p]), struct thread, rq_link);
+	rq_remove_locked(rq, t);
+	return t;
+}
+
+/* Take a runnable thread from another CPU's queue (highest priority first). */
+static struct thread *steal(struct cpu *me)
+{
+	for (uint32_t i = 0; i < cpu_count; i++) {
+		struct cpu *v = &cpus[i];
+		if (v == me || !v->online || __atomic_load_n(&v->rq.nr, __ATOMIC_RELAXED) == 0)
+			continue;
+		if (!spin_trylock(&v->rq.lock))
+			continue;
+		struct thread *found = NULL;
+		for (unsigned p = 0; p < SCHED_PRIOS && !found; p++) {
+			list_for_each(it, &v->rq.queues[p]) {
+				struct thread *t = list_entry(it, struct thread, rq_link);
+				if (!t->on_cpu && may_run_on(t, me->id)) {
+					found = t;
+					break;
+				}
+			}
+		}
+		if (found) {
+			rq_remove_locked(&v->rq, found);
+			found->cpu = me->id;
+		}
+		spin_unlock(&v->rq.lock);
+		if (found)
+			return found;
+	}
+	return NULL;
+}
+
+static void switch_to(struct cpu *c, struct thread *prev, struct thread *next)
+{
+	while (__atomic_load_n(&next->on_cpu, __ATOMIC_ACQUIRE))
+		cpu_relax();
+	next->on_cpu = 1;
+	next->cpu = c->id;
+	next->slice_ticks = 0;
+	c->prev = prev;
+	c->current = next;
+	c->kstack_top = next->kstack_top;
+	c->tss.rsp[0] = next->kstack_top;
+	c->ctx_switches++;
+
+	paddr_t space = next->proc ? next->proc->pml4 : kernel_pml4;
+	if ((read_cr3() & PTE_ADDR) != space)
+		paging_activate(space);
+	if (prev->proc) {
+		__asm__ volatile("fxsave64 %0" : "=m"(prev->fpu));
+		prev->fs_base = rdmsr(MSR_FS_BASE);
+	}
+	if (next->proc) {
+		__asm__ volatile("fxrstor64 %0" ::"m"(next->fpu));
+		wrmsr(MSR_FS_BASE, next->fs_base);
+	}
+	arch_context_switch(&prev->ctx_rsp, next->ctx_rsp);
+	sched_finish_switch();
+}
+
+/* First thing a thread does when switched to: release the thread we came
+ * from, and free it if it was dead. */
+void sched_finish_switch(void)
+{
+	struct cpu *c = this_cpu();
+	struct thread *prev = c->prev;
+	c->prev = NULL;
+	if (!prev)
+		return;
+	bool dead = prev->state == THREAD_DEAD;
+	__atomic_store_n(&prev->on_cpu, 0, __ATOMIC_RELEASE);
+	if (dead)
+		thread_free(prev);
+}
+
+void schedule(void)
+{
+	assert(!irq_enabled());
+	struct cpu *c = this_cpu();
+	struct thread *prev = c->current;
+	c->need_resched = 0;
+
+	spin_lock(&c->rq.lock);
+	if (prev != c->idle && prev->state == THREAD_RUNNING && !prev->queued)
+		rq_enqueue_locked(&c->rq, prev);
+	struct thread *next = rq_pick_locked(&c->rq);
+	spin_unlock(&c->rq.lock);
+	if (!next)
+		next = steal(c);
+	if (!next)
+		next = c->idle;
+	if (next != prev)
+		switch_to(c, prev, next);
+}
+
+void sched_yield(void)
+{
+	unsigned long f = irq_save();
+	schedule();
+	irq_restore(f);
+}
+
+void sched_tick(void)
+{
+	struct cpu *c = this_cpu();
+	c->ticks++;
+	struct thread *t = c->current;
+	if (t == c->idle) {
+		if (c->rq.nr)
+			c->need_resched = 1;
+		else
+			for (uint32_t i = 0; i < cpu_count; i++)
+				if (cpus[i].rq.nr > 1)
+					c->need_resched = 1; /* something to steal */
+		return;
+	}
+	if (++t->slice_ticks >= SLICE_TICKS) {
+		t->slice_ticks = 0;
+		c->need_resched = 1;
+	}
+}
+
+/* Queue t (RUNNING, not queued) on a CPU's run queue and poke that CPU. */
+static void enqueue_and_kick(struct thread *t, uint32_t cpu)
+{
+	struct cpu *target = &cpus[cpu];
+	unsigned long f = spin_lock_irqsave(&target->rq.lock);
+	t->cpu = cpu;
+	rq_enqueue_locked(&target->rq, t);
+	spin_unlock_irqrestore(&target->rq.lock, f);
+	if (target == this_cpu())
+		target->need_resched = 1;
+	else
+		ipi_send(cpu, VEC_IPI_RESCHED);
+}
+
+void thread_start(struct thread *t)
+{
+	/* Least loaded CPU (idle counts as empty), preferring the caller's. */
+	uint32_t best = t->pin ? t->pin - 1 : this_cpu()->id;
+	if (!t->pin) {
+		uint32_t best_load = ~0u;
+		for (uint32_t i = 0; i < cpu_count; i++) {
+			if (!cpus[i].online)
+				continue;
+			uint32_t load = cpus[i].rq.nr + (cpus[i].current != cpus[i].idle);
+			if (load < best_load) {
+				best_load = load;
+				best = i;
+			}
+		}
+	}
+	t->state = THREAD_RUNNING;
+	enqueue_and_kick(t, best);
+}
+
+void thread_wake(struct thread *t, uint32_t reason)
+{
+	struct runqueue *rq;
+	uint32_t cpu;
+	unsigned long f;
+	for (;;) {
+		cpu = __atomic_load_n(&t->cpu, __ATOMIC_ACQUIRE);
+		rq = &cpus[cpu].rq;
+		f = spin_lock_irqsave(&rq->lock);
+		if (t->cpu == cpu)
+			break;
+		spin_unlock_irqrestore(&rq->lock, f);
+	}
+	bool woke = false;
+	if (t->state == THREAD_BLOCKED) {
+		t->state = THREAD_RUNNING;
+		t->wake_reason = reason;
+		if (!t->queued)
+			rq_enqueue_locked(rq, t);
+		woke = true;
+	}
+	spin_unlock_irqrestore(&rq->lock, f);
+	if (!woke)
+		return;
+	if (cpu == this_cpu()->id)
+		this_cpu()->need_resched = 1;
+	else
+		ipi_send(cpu, VEC_IPI_RESCHED);
+}
+
+/*
+ * Mark the current thread blocked (interrupts off); the caller then checks
+ * whether its process is being killed and calls schedule(). The full fence
+ * orders the state store before that check, pairing with the killer, which
+ * sets the flag before thread_wake() reads the state under the queue lock.
+ */
+void sched_block_current(void)
+{
+	struct cpu *c = this_cpu();
+	struct thread *t = c->current;
+	spin_lock(&c->rq.lock);
+	t->state = THREAD_BLOCKED;
+	spin_unlock(&c->rq.lock);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/* Undo sched_block_current() when the caller decides not to sleep. */
+void sched_unblock_current(void)
+{
+	struct cpu *c = this_cpu();
+	spin_lock(&c->rq.lock);
+	c->current->state = THREAD_RUNNING;
+	spin_unlock(&c->rq.lock);
+}
+
+__noreturn void sched_idle_loop(void)
+{
+	for (;;) {
+		irq_disable();
+		struct cpu *c = this_cpu();
+		if (c->need_resched || c->rq.nr) {
+			schedule();
+			irq_enable();
+			continue;
+		}
+		/* sti takes effect after the next instruction: no lost wakeup. */
+		__asm__ volatile("sti; hlt" ::: "memory");
+	}
+}
+
+static void idle_main(void *arg) { sched_idle_loop(); }
+
+static void init_rq(struct runqueue *rq)
+{
+	rq->lock = (spinlock_t)SPINLOCK_INIT;
+	for (int p = 0; p < SCHED_PRIOS; p++)
+		list_init(&rq->queues[p]);
+	rq->bitmap = 0;
+	rq->nr = 0;
+}
+
+void sched_prepare_cpu(struct cpu *c)
+{
+	init_rq(&c->rq);
+	list_init(&c->timers);
+	c->timer_lock = (spinlock_t)SPINLOCK_INIT;
+	char name[24];
+	snprintf(name, sizeof(name), "idle%u", c->id);
+	c->idle = thread_create_kernel(name, idle_main, NULL, PRIO_IDLE);
+	if (!c->idle)
+		panic("no memory for the idle thread of CPU %u", c->id);
+	c->idle->cpu = c->id;
+	c->idle->pin = c->id + 1;
+}
+
+extern char boot_stack_top[];
+struct thread *thread_alloc_struct(void);
+
+void sched_init_boot_cpu(void)
+{
+	struct cpu *c = &cpus[0];
+	sched_prepare_cpu(c);
+	struct thread *boot = thread_alloc_struct();
+	if (!boot)
+		panic("no memory for the boot thread");
+	snprintf(boot->name, sizeof(boot->name), "kmain");
+	boot->kstack_top = (uint64_t)(uintptr_t)boot_stack_top;
+	boot->kstack_base = 0; /* not from the stack allocator: never freed */
+	boot->state = THREAD_RUNNING;
+	boot->on_cpu = 1;
+	boot->cpu = 0;
+	boot->prio = PRIO_DEFAULT;
+	c->current = boot;
+	c->kstack_top = boot->kstack_top;
+	c->tss.rsp[0] = boot->kstack_top;
+	c->online = true;
+}

@@ -1,0 +1,474 @@
+/*
+ * Kernel self-tests: the runner, and the tests of the core that need the
+ * real machine (scheduler, SMP, timers, paging, user-copy fixups). Parsers
+ * and allocators are tested on the host as well (tests/host).
+ */
+#include <kern/assert.h>
+#include <kern/clock.h>
+#include <kern/cpu.h>
+#include <kern/heap.h>
+#include <kern/ksyms.h>
+#include <kern/log.h>
+#include <kern/pmm.h>
+#include <kern/selftest.h>
+#include <kern/string.h>
+#include <kern/thread.h>
+#include <kern/uaccess.h>
+#include <kern/vm.h>
+#include <kern/waitq.h>
+#include <alder/errno.h>
+#include <arch/apic.h>
+#include <arch/cpu.h>
+#include <arch/paging.h>
+
+extern const struct selftest __selftest_start[], __selftest_end[];
+
+static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void out(const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	klog_write(line, (size_t)n);
+}
+
+unsigned selftest_run_all(void)
+{
+	unsigned n = (unsigned)(__selftest_end - __selftest_start), failed = 0;
+	out("[test] PLAN %u", n);
+	for (const struct selftest *t = __selftest_start; t < __selftest_end; t++) {
+		const char *err = t->fn();
+		if (err) {
+			out("[test] FAIL kernel.%s: %s", t->name, err);
+			failed++;
+		} else {
+			out("[test] PASS kernel.%s", t->name);
+		}
+	}
+	return failed;
+}
+
+/* ---- helpers: run kernel threads and wait for them ---- */
+
+struct join {
+	struct waitq wq;
+	volatile uint32_t left;
+};
+
+static void join_init(struct join *j, uint32_t n)
+{
+	waitq_init(&j->wq);
+	j->left = n;
+}
+
+static void join_done(struct join *j)
+{
+	unsigned long f = spin_lock_irqsave(&j->wq.lock);
+	j->left--;
+	spin_unlock_irqrestore(&j->wq.lock, f);
+	waitq_wake_all(&j->wq);
+}
+
+/* Wait up to timeout_ms for every thread; false on timeout. */
+static bool join_wait(struct join *j, uint64_t timeout_ms)
+{
+	uint64_t deadline = clock_ns() + timeout_ms * 1000000u;
+	for (;;) {
+		unsigned long f = spin_lock_irqsave(&j->wq.lock);
+		if (j->left == 0) {
+			spin_unlock_irqrestore(&j->wq.lock, f);
+			return true;
+		}
+		if (waitq_sleep_locked(&j->wq, f, deadline) == WAKE_TIMEOUT)
+			return j->left == 0;
+	}
+}
+
+static bool spawn(const char *name, void (*fn)(void *), void *arg, uint32_t pin)
+{
+	struct thread *t = thread_create_kernel(name, fn, arg, PRIO_DEFAULT);
+	if (!t)
+		return false;
+	t->pin = pin;
+	thread_start(t);
+	return true;
+}
+
+/* ---- tests ---- */
+
+SELFTEST(ksyms)
+{
+	uint64_t off;
+	const char *name = ksym_lookup((uint64_t)(uintptr_t)&selftest_run_all + 3, &off);
+	ST_CHECK(name && strcmp(name, "selftest_run_all") == 0);
+	ST_CHECK(off == 3);
+	return NULL;
+}
+
+SELFTEST(pmm_balance)
+{
+	size_t before = pmm_free_frames();
+	paddr_t f[64];
+	for (int i = 0; i < 64; i++) {
+		f[i] = pmm_alloc();
+		ST_CHECK(f[i] && (f[i] & (PAGE_SIZE - 1)) == 0);
+	}
+	ST_CHECK(pmm_free_frames() == before - 64);
+	for (int i = 0; i < 64; i++)
+		pmm_free(f[i]);
+	ST_CHECK(pmm_free_frames() == before);
+	paddr_t c = pmm_alloc_contig(8, 8, 1ull << 32);
+	ST_CHECK(c && (c & (8 * PAGE_SIZE - 1)) == 0 && c < (1ull << 32));
+	pmm_free_contig(c, 8);
+	ST_CHECK(pmm_free_frames() == before);
+	return NULL;
+}
+
+SELFTEST(heap)
+{
+	void *p[32];
+	for (int i = 0; i < 32; i++) {
+		p[i] = kmalloc((size_t)(i * 97 + 1));
+		ST_CHECK(p[i] && ((uintptr_t)p[i] & 15) == 0);
+		memset(p[i], i, (size_t)(i * 97 + 1));
+	}
+	for (int i = 0; i < 32; i++) {
+		ST_CHECK(((uint8_t *)p[i])[i * 97] == (uint8_t)i);
+		kfree(p[i]);
+	}
+	void *big = kzalloc(3 * PAGE_SIZE);
+	ST_CHECK(big && ((uint8_t *)big)[2 * PAGE_SIZE] == 0);
+	kfree(big);
+	return NULL;
+}
+
+SELFTEST(paging_map_unmap)
+{
+	paddr_t frame = pmm_alloc();
+	ST_CHECK(frame);
+	vaddr_t va = MMIO_REGION + (1ull << 38); /* far from real MMIO windows */
+	ST_CHECK(paging_map(kernel_pml4, va, frame, MAP_WRITE) == 0);
+	ST_CHECK(paging_map(kernel_pml4, va, frame, MAP_WRITE) == -ALDER_EEXIST);
+	*(volatile uint64_t *)(uintptr_t)va = 0x1234abcd;
+	ST_CHECK(*(uint64_t *)phys_to_virt(frame) == 0x1234abcd);
+	uint64_t pte = paging_lookup(kernel_pml4, va);
+	ST_CHECK((pte & PTE_ADDR) == frame && (pte & PTE_W) && (!cpu_has_nx || (pte & PTE_NX)));
+	ST_CHECK(paging_unmap(kernel_pml4, va) == frame);
+	tlb_shootdown(va, 1);
+	ST_CHECK(paging_lookup(kernel_pml4, va) == 0);
+	pmm_free(frame);
+	return NULL;
+}
+
+SELFTEST(kernel_text_readonly)
+{
+	uint64_t pte = paging_lookup(kernel_pml4, (vaddr_t)(uintptr_t)&selftest_run_all);
+	ST_CHECK(pte && !(pte & PTE_W) && !(pte & PTE_NX));
+	pte = paging_lookup(kernel_pml4, (vaddr_t)(uintptr_t)&cpus[0]);
+	ST_CHECK(pte && (pte & PTE_W) && (!cpu_has_nx || (pte & PTE_NX)));
+	pte = paging_lookup(kernel_pml4, (vaddr_t)(uintptr_t)__selftest_start);
+	ST_CHECK(pte && !(pte & PTE_W));
+	return NULL;
+}
+
+SELFTEST(kstack_guard)
+{
+	/* The page below this thread's stack must be unmapped. */
+	struct thread *t = thread_current();
+	if (!t->kstack_base)
+		return NULL; /* the boot thread runs on the boot stack */
+	ST_CHECK(paging_lookup(kernel_pml4, t->kstack_base) != 0);
+	ST_CHECK(paging_lookup(kernel_pml4, t->kstack_base - PAGE_SIZE) == 0);
+	return NULL;
+}
+
+SELFTEST(uaccess_faults)
+{
+	uint64_t v = 0;
+	ST_CHECK(copy_from_user(&v, 0x12345000, 8) == -ALDER_EFAULT); /* unmapped user page */
+	ST_CHECK(copy_from_user(&v, 0, 8) == -ALDER_EFAULT);
+	ST_CHECK(copy_from_user(&v, (uint64_t)(uintptr_t)&v, 8) == -ALDER_EFAULT); /* kernel */
+	ST_CHECK(copy_to_user(USER_TOP - 4, &v, 8) == -ALDER_EFAULT);           /* straddles */
+	ST_CHECK(copy_to_user(~0ull - 3, &v, 8) == -ALDER_EFAULT);              /* wraps */
+	ST_CHECK(copy_from_user(&v, 0x1000, 0) == 0);
+	return NULL;
+}
+
+SELFTEST(clock_monotonic)
+{
+	uint64_t last = clock_ns();
+	for (int i = 0; i < 10000; i++) {
+		uint64_t now = clock_ns();
+		ST_CHECK(now >= last);
+		last = now;
+	}
+	return NULL;
+}
+
+SELFTEST(sleep_accuracy)
+{
+	uint64_t t0 = clock_ns();
+	ST_CHECK(thread_sleep_until(t0 + 20000000u) == 0);
+	uint64_t slept = clock_ns() - t0;
+	ST_CHECK(slept >= 20000000u);
+	ST_CHECK(slept < 500000000u);
+	return NULL;
+}
+
+SELFTEST(waitq_timeout)
+{
+	struct waitq wq;
+	waitq_init(&wq);
+	uint64_t t0 = clock_ns();
+	unsigned long f = spin_lock_irqsave(&wq.lock);
+	ST_CHECK(waitq_sleep_locked(&wq, f, t0 + 5000000u) == WAKE_TIMEOUT);
+	ST_CHECK(clock_ns() - t0 >= 5000000u);
+	ST_CHECK(list_empty(&wq.waiters));
+	return NULL;
+}
+
+struct pingpong {
+	struct waitq wq;
+	volatile int turn;   /* under wq.lock */
+	int rounds;
+	struct join join;
+};
+
+static void ponger(void *arg)
+{
+	struct pingpong *pp = arg;
+	for (int i = 0; i < pp->rounds; i++) {
+		unsigned long f = spin_lock_irqsave(&pp->wq.lock);
+		while (pp->turn != 1) {
+			waitq_sleep_locked(&pp->wq, f, 0);
+			f = spin_lock_irqsave(&pp->wq.lock);
+		}
+		pp->turn = 0;
+		spin_unlock_irqrestore(&pp->wq.lock, f);
+		waitq_wake_all(&pp->wq);
+	}
+	join_done(&pp->join);
+}
+
+SELFTEST(waitq_pingpong)
+{
+	static struct pingpong pp;
+	waitq_init(&pp.wq);
+	pp.turn = 0;
+	pp.rounds = 2000;
+	join_init(&pp.join, 1);
+	ST_CHECK(spawn("ponger", ponger, &pp, 0));
+	uint64_t deadline = clock_ns() + 10000000000ull;
+	for (int i = 0; i < pp.rounds; i++) {
+		unsigned long f = spin_lock_irqsave(&pp.wq.lock);
+		pp.turn = 1;
+		spin_unlock_irqrestore(&pp.wq.lock, f);
+		waitq_wake_all(&pp.wq);
+		f = spin_lock_irqsave(&pp.wq.lock);
+		while (pp.turn != 0) {
+			if (waitq_sleep_locked(&pp.wq, f, deadline) == WAKE_TIMEOUT)
+				return "ping-pong stalled";
+			f = spin_lock_irqsave(&pp.wq.lock);
+		}
+		spin_unlock_irqrestore(&pp.wq.lock, f);
+	}
+	ST_CHECK(join_wait(&pp.join, 5000));
+	return NULL;
+}
+
+/* Threads pinned to every CPU; each must see all the others running at
+ * the same time (published CPU ids while spinning). */
+struct together {
+	volatile uint32_t running[MAX_CPUS];
+	volatile uint32_t seen_all[MAX_CPUS];
+	struct join join;
+};
+
+static void together_fn(void *arg)
+{
+	struct together *tg = arg;
+	uint32_t me = this_cpu()->id;
+	__atomic_store_n(&tg->running[me], 1, __ATOMIC_SEQ_CST);
+	uint64_t end = clock_ns() + 2000000000ull;
+	while (clock_ns() < end) {
+		uint32_t n = 0;
+		for (uint32_t i = 0; i < cpu_count; i++)
+			n += __atomic_load_n(&tg->running[i], __ATOMIC_SEQ_CST);
+		if (n == cpu_count) {
+			tg->seen_all[me] = 1;
+			break;
+		}
+		cpu_relax();
+	}
+	/* Stay "running" a little so slower CPUs can see us. */
+	clock_spin_ns(20000000u);
+	join_done(&tg->join);
+}
+
+SELFTEST(smp_concurrent)
+{
+	static struct together tg;
+	memset((void *)&tg, 0, sizeof(tg));
+	join_init(&tg.join, cpu_count);
+	for (uint32_t i = 0; i < cpu_count; i++)
+		ST_CHECK(spawn("together", together_fn, &tg, i + 1));
+	ST_CHECK(join_wait(&tg.join, 10000));
+	for (uint32_t i = 0; i < cpu_count; i++)
+		ST_CHECK(tg.seen_all[i]);
+	return NULL;
+}
+
+struct counter {
+	spinlock_t lock;
+	uint64_t value; /* under lock */
+	uint32_t cpus_seen;
+	struct join join;
+};
+
+static void counter_fn(void *arg)
+{
+	struct counter *c = arg;
+	for (int i = 0; i < 20000; i++) {
+		unsigned long f = spin_lock_irqsave(&c->lock);
+		c->value++;
+		c->cpus_seen |= 1u << this_cpu()->id;
+		spin_unlock_irqrestore(&c->lock, f);
+	}
+	join_done(&c->join);
+}
+
+SELFTEST(spinlock_contention)
+{
+	static struct counter c;
+	c.lock = (spinlock_t)SPINLOCK_INIT;
+	c.value = 0;
+	c.cpus_seen = 0;
+	const uint32_t n = 4;
+	join_init(&c.join, n);
+	for (uint32_t i = 0; i < n; i++)
+		ST_CHECK(spawn("counter", counter_fn, &c, (i % cpu_count) + 1));
+	ST_CHECK(join_wait(&c.join, 20000));
+	ST_CHECK(c.value == (uint64_t)n * 20000);
+	ST_CHECK(__builtin_popcount(c.cpus_seen) == (int)cpu_count);
+	return NULL;
+}
+
+static volatile uint32_t call_hits[MAX_CPUS];
+static void call_fn(void *arg) { __atomic_add_fetch(&call_hits[this_cpu()->id], 1, __ATOMIC_SEQ_CST); }
+
+SELFTEST(ipi_call)
+{
+	memset((void *)call_hits, 0, sizeof(call_hits));
+	for (int round = 0; round < 50; round++)
+		smp_call_others(call_fn, NULL);
+	uint32_t me = this_cpu()->id;
+	for (uint32_t i = 0; i < cpu_count; i++)
+		ST_CHECK(call_hits[i] == (i == me ? 0u : 50u));
+	return NULL;
+}
+
+/* CPU B caches a translation; A remaps the page and shoots the TLB down;
+ * B must see the new frame. */
+struct tlbtest {
+	vaddr_t va;
+	volatile int phase;
+	volatile uint64_t seen_before, seen_after;
+	struct join join;
+};
+
+static void tlb_reader(void *arg)
+{
+	struct tlbtest *tt = arg;
+	tt->seen_before = *(volatile uint64_t *)(uintptr_t)tt->va;
+	__atomic_store_n(&tt->phase, 1, __ATOMIC_SEQ_CST);
+	uint64_t end = clock_ns() + 5000000000ull;
+	while (__atomic_load_n(&tt->phase, __ATOMIC_SEQ_CST) != 2 && clock_ns() < end)
+		(void)*(volatile uint64_t *)(uintptr_t)tt->va; /* keep the entry hot */
+	tt->seen_after = *(volatile uint64_t *)(uintptr_t)tt->va;
+	join_done(&tt->join);
+}
+
+SELFTEST(tlb_shootdown)
+{
+	if (cpu_count < 2)
+		return NULL;
+	static struct tlbtest tt;
+	paddr_t a = pmm_alloc(), b = pmm_alloc();
+	ST_CHECK(a && b);
+	*(uint64_t *)phys_to_virt(a) = 0xaaaa;
+	*(uint64_t *)phys_to_virt(b) = 0xbbbb;
+	tt.va = MMIO_REGION + (1ull << 38) + 16 * PAGE_SIZE;
+	tt.phase = 0;
+	ST_CHECK(paging_map(kernel_pml4, tt.va, a, MAP_WRITE) == 0);
+	join_init(&tt.join, 1);
+	uint32_t other = this_cpu()->id == 0 ? 2 : 1; /* pin: 1 + cpu index */
+	ST_CHECK(spawn("tlbreader", tlb_reader, &tt, other));
+	uint64_t end = clock_ns() + 5000000000ull;
+	while (__atomic_load_n(&tt.phase, __ATOMIC_SEQ_CST) != 1 && clock_ns() < end)
+		sched_yield();
+	ST_CHECK(tt.phase == 1);
+	/* Remap without flushing the reader's CPU through any other path. */
+	ST_CHECK(paging_unmap(kernel_pml4, tt.va) == a);
+	ST_CHECK(paging_map(kernel_pml4, tt.va, b, MAP_WRITE) == 0);
+	tlb_shootdown(tt.va, 1);
+	__atomic_store_n(&tt.phase, 2, __ATOMIC_SEQ_CST);
+	ST_CHECK(join_wait(&tt.join, 5000));
+	paging_unmap(kernel_pml4, tt.va);
+	tlb_shootdown(tt.va, 1);
+	pmm_free(a);
+	pmm_free(b);
+	ST_CHECK(tt.seen_before == 0xaaaa);
+	ST_CHECK(tt.seen_after == 0xbbbb);
+	return NULL;
+}
+
+static void busy_fn(void *arg)
+{
+	struct counter *c = arg;
+	uint64_t end = clock_ns() + 30000000u;
+	while (clock_ns() < end) {
+		unsigned long f = spin_lock_irqsave(&c->lock);
+		c->cpus_seen |= 1u << this_cpu()->id;
+		spin_unlock_irqrestore(&c->lock, f);
+	}
+	join_done(&c->join);
+}
+
+SELFTEST(sched_spreads_load)
+{
+	static struct counter c;
+	c.lock = (spinlock_t)SPINLOCK_INIT;
+	c.cpus_seen = 0;
+	join_init(&c.join, 4);
+	for (int i = 0; i < 4; i++)
+		ST_CHECK(spawn("busy", busy_fn, &c, 0));
+	ST_CHECK(join_wait(&c.join, 10000));
+	ST_CHECK(__builtin_popcount(c.cpus_seen) == (int)cpu_count);
+	return NULL;
+}
+
+static void nop_fn(void *arg) { join_done(arg); }
+
+SELFTEST(thread_leak)
+{
+	static struct join j;
+	size_t before = 0;
+	/* Round 0 warms the caches (stacks, slabs); afterwards every round
+	 * must leave the free-frame count exactly where it was. */
+	for (int round = 0; round < 10; round++) {
+		join_init(&j, 8);
+		for (int i = 0; i < 8; i++)
+			ST_CHECK(spawn("nop", nop_fn, &j, 0));
+		ST_CHECK(join_wait(&j, 5000));
+		thread_sleep_until(clock_ns() + 5000000u); /* let them finish exiting */
+		if (round == 0)
+			before = pmm_free_frames();
+	}
+	ST_CHECK(pmm_free_frames() == before);
+	return NULL;
+}

@@ -1,0 +1,77 @@
+/*
+ * Per-CPU data. Each CPU reaches its own struct cpu through GS base (in
+ * kernel mode); other CPUs' structs through cpus[]. Fields are written only
+ * by their own CPU unless a comment says otherwise.
+ */
+#ifndef KERN_CPU_H
+#define KERN_CPU_H
+
+#include <kern/list.h>
+#include <kern/spinlock.h>
+#include <kern/types.h>
+
+#define MAX_CPUS 64
+#define SCHED_PRIOS 8 /* 0 = highest */
+
+struct thread;
+
+struct runqueue {
+	spinlock_t lock;            /* protects everything below, and the
+	                               queued/state fields of threads on it */
+	struct list queues[SCHED_PRIOS];
+	uint32_t bitmap;            /* bit p set: queues[p] non-empty */
+	uint32_t nr;                /* threads queued */
+};
+
+struct tss {
+	uint32_t reserved0;
+	uint64_t rsp[3];
+	uint64_t reserved1;
+	uint64_t ist[7];
+	uint64_t reserved2;
+	uint16_t reserved3;
+	uint16_t iomap_base;
+} __packed;
+
+struct cpu {
+	/* Read by assembly at fixed offsets (syscall.S): keep first. */
+	struct cpu *self;           /* gs:0 */
+	uint64_t kstack_top;        /* gs:8  kernel stack of the current thread */
+	uint64_t user_rsp;          /* gs:16 scratch for SYSCALL entry */
+	struct thread *current;     /* gs:24 */
+
+	uint32_t id;                /* index in cpus[] */
+	uint32_t apic_id;
+	bool online;
+	struct thread *idle;
+	struct thread *prev;        /* thread switched away from; see sched.c */
+	struct runqueue rq;
+
+	/* Timers that expire on this CPU (kernel/generic/timer.c). */
+	spinlock_t timer_lock;
+	struct list timers;
+
+	uint64_t ticks;
+	uint64_t irq_count;
+	uint64_t ctx_switches;
+	volatile uint32_t need_resched; /* set by IPIs and wakeups; checked on IRQ return */
+
+	uint64_t gdt[8] __aligned(16);
+	struct tss tss;
+	uint8_t *ist_stacks[3];
+};
+
+extern struct cpu cpus[MAX_CPUS];
+extern uint32_t cpu_count; /* CPUs online */
+
+static inline struct cpu *this_cpu(void)
+{
+	struct cpu *c;
+	__asm__ volatile("mov %%gs:0, %0" : "=r"(c));
+	return c;
+}
+
+#define CPU_OFF_KSTACK 8
+#define CPU_OFF_USER_RSP 16
+
+#endif

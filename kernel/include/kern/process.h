@@ -1,0 +1,51 @@
+/*
+ * Processes (kernel/generic/process.c): an address space, threads and an
+ * exit status. This is the bootstrap model (spawn from the initramfs, wait);
+ * the object model with handles replaces spawn/wait later.
+ */
+#ifndef KERN_PROCESS_H
+#define KERN_PROCESS_H
+
+#include <alder/syscall.h>
+#include <kern/list.h>
+#include <kern/spinlock.h>
+#include <kern/waitq.h>
+#include <kern/types.h>
+
+#define USER_STACK_TOP 0x00007fff00000000ull
+#define USER_STACK_SIZE (64 * 1024)
+
+struct process {
+	uint32_t pid;
+	uint32_t parent_pid;
+	paddr_t pml4;
+	char name[32];
+
+	/* exited.lock protects the fields below. */
+	struct waitq exited;              /* woken when nthreads drops to 0 */
+	struct list threads;              /* struct thread.proc_link */
+	uint32_t nthreads;                /* live threads */
+	bool exiting;                     /* first exit/kill seen; status fixed */
+	bool reaped;
+	struct alder_exit_info exit;
+	uint32_t refs;                    /* atomic: table slot + each thread + waiters */
+};
+
+void process_init(const void *initramfs, size_t len);
+/* Load path from the initramfs as a new process with the argument string. */
+long process_spawn(const char *path, const char *arg, size_t arg_len, uint32_t parent);
+/* Wait for child pid of the caller; fill info. */
+long process_wait(uint32_t pid, struct alder_exit_info *info);
+/* End the calling thread's process: the first caller sets the status. */
+__noreturn void process_exit(int how, int status, uint64_t fault_addr);
+/* Called by thread_exit for user threads: last one frees the space. */
+void process_thread_gone(struct process *p);
+bool process_killed(struct process *p);
+/* A new thread in p entering user mode at rip with rsp and rdi = arg;
+ * returns its tid, or -ALDER_ESRCH when p is exiting. */
+long process_add_thread(struct process *p, uint64_t rip, uint64_t rsp, uint64_t arg);
+/* Drop a reference (threads hold one each, the process table one). */
+void process_put(struct process *p);
+uint32_t process_count(void);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * Threads and the scheduler (kernel/generic/sched.c, thread.c).
+ *
+ * A thread is RUNNING (on a CPU or queued), BLOCKED (on a wait queue or
+ * sleeping) or DEAD. Preemptive priority round-robin; each CPU has its own
+ * run queue and steals from others when idle.
+ */
+#ifndef KERN_THREAD_H
+#define KERN_THREAD_H
+
+#include <kern/list.h>
+#include <kern/types.h>
+
+enum thread_state { THREAD_RUNNING, THREAD_BLOCKED, THREAD_DEAD };
+
+#define KSTACK_SIZE (16 * 1024)
+#define PRIO_DEFAULT 4
+#define PRIO_IDLE (SCHED_PRIOS - 1)
+
+struct process;
+struct trap_frame;
+
+struct thread {
+	uint64_t ctx_rsp;             /* saved kernel rsp while switched out */
+	uint64_t kstack_top;
+	vaddr_t kstack_base;          /* lowest mapped byte (guard page below) */
+	struct process *proc;         /* NULL for kernel threads */
+	uint32_t tid;
+	char name[24];
+
+	/* Protected by the lock of the run queue of cpus[cpu]. */
+	enum thread_state state;
+	bool queued;                  /* on a run queue */
+	uint32_t cpu;                 /* CPU it runs on or last ran on */
+	uint8_t prio;
+	uint32_t pin;                 /* 0: any CPU; else 1 + the only CPU it may run on */
+	struct list rq_link;
+
+	volatile uint32_t on_cpu;     /* set while a CPU is running it (incl. mid-switch) */
+	volatile uint32_t wake_reason;/* set by the waker; see waitq.h */
+	uint32_t slice_ticks;
+
+	struct list proc_link;        /* process's thread list, under proc->lock */
+	uint64_t fs_base;
+	uint8_t fpu[512] __aligned(16); /* FXSAVE image */
+};
+
+struct cpu;
+/* Boot CPU: wrap the running boot code as a thread and create the idle
+ * thread. Other CPUs: sched_prepare_cpu() creates the idle thread whose
+ * stack the CPU starts on. */
+void sched_init_boot_cpu(void);
+void sched_prepare_cpu(struct cpu *c);
+__noreturn void sched_idle_loop(void);
+void schedule(void);           /* with IRQs disabled */
+void sched_yield(void);
+void sched_tick(void);         /* from the timer interrupt */
+/* Mark the current thread blocked before schedule() (interrupts off), or
+ * undo that when it decides not to sleep after all. See sched.c. */
+void sched_block_current(void);
+void sched_unblock_current(void);
+void thread_wake(struct thread *t, uint32_t reason);
+/* Queue a new thread for the first time. */
+void thread_start(struct thread *t);
+static inline struct thread *thread_current(void);
+
+struct thread *thread_create_kernel(const char *name, void (*fn)(void *), void *arg, uint8_t prio);
+/* A thread that will enter user mode at rip with rsp, rdi, rsi. */
+struct thread *thread_create_user(struct process *p, uint64_t rip, uint64_t rsp, uint64_t rdi, uint64_t rsi);
+__noreturn void thread_exit(void);
+/* Free a dead thread's memory; from the scheduler, on another stack. */
+void thread_free(struct thread *t);
+/* Sleep until the monotonic clock reaches deadline (ns). Returns 0, or
+ * -ALDER_EINTR when the thread's process is being killed. */
+int thread_sleep_until(uint64_t deadline);
+
+#include <kern/cpu.h>
+static inline struct thread *thread_current(void)
+{
+	struct thread *t;
+	__asm__ volatile("mov %%gs:24, %0" : "=r"(t));
+	return t;
+}
+
+#endif
