@@ -88,7 +88,8 @@ $(BUILD)/srv/%.c.o: srv/%.c
 	@$(CC) $(UCFLAGS) -c -o $@ $<
 $(BUILD)/user/tests/%: tests/user/%.c $(BUILD)/ulib.a lib/ulib/user.ld
 	@mkdir -p $(dir $@) $(BUILD)/tests/user
-	$(CC) $(UCFLAGS) -c -o $(BUILD)/tests/user/$*.o $<
+	@echo "  CC      $<"
+	@$(CC) $(UCFLAGS) -c -o $(BUILD)/tests/user/$*.o $<
 	$(CC) $(ULDFLAGS) -o $@ $(BUILD)/tests/user/$*.o $(BUILD)/ulib.a -lgcc
 
 # The initramfs: /init is the first user program, /tests/ the in-VM tests.

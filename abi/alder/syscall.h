@@ -29,14 +29,26 @@
  * Bootstrap process calls, until the object model replaces them.
  * long sys_spawn(const char *path, size_t path_len, const char *arg, size_t arg_len):
  *   load a static ELF64 from the initramfs as a new process; returns its pid.
- * long sys_wait(long pid, struct alder_exit_info *info): wait for it to end.
+ *   path_len 1..255 (-EINVAL / -ENAMETOOLONG), arg_len at most 4000
+ *   (-E2BIG); an embedded NUL in either is -EINVAL.
+ *   The new process starts at the ELF entry with rsp 16-byte aligned inside
+ *   a 64 KiB stack below 0x7fff00000000, rdi = the argument string (copied
+ *   to the top of that stack, NUL-terminated), rsi = arg_len, every other
+ *   general register zero.
+ * long sys_wait(long pid, struct alder_exit_info *info): wait for the child
+ *   pid (no "any child" value) to end; returns pid and fills *info, or
+ *   -ECHILD (not a child, or already waited for), -EFAULT (info is checked
+ *   before waiting), -EINTR (the caller is being killed).
  */
 #define SYS_SPAWN (ALDER_SYS_BASE + 5)
 #define SYS_WAIT (ALDER_SYS_BASE + 6)
 /* long sys_info(unsigned what, uint64_t *out): kernel facts (ALDER_INFO_*). */
 #define SYS_INFO (ALDER_SYS_BASE + 7)
 /* long sys_thread_create(void (*entry)(void *), void *arg, void *stack_top):
- *   new thread in the calling process; returns its tid. */
+ *   new thread in the calling process; returns its tid. stack_top must be
+ *   16-byte aligned (-EINVAL); the thread starts at entry with rdi = arg and
+ *   rsp = stack_top - 8, as if called. entry must not return (there is no
+ *   return address): it ends with sys_thread_exit or sys_exit. */
 #define SYS_THREAD_CREATE (ALDER_SYS_BASE + 8)
 /* noreturn sys_thread_exit(void): end the calling thread (the process ends
  * when its last thread does, with status 0). */
@@ -49,7 +61,8 @@
 #define SYS_CONSOLE_READ (ALDER_SYS_BASE + 11)
 #define SYS_NATIVE_COUNT 12
 
-/* sys_info selectors; each writes one uint64_t. */
+/* sys_info selectors (the whole 64-bit register is compared); each writes
+ * one uint64_t. */
 #define ALDER_INFO_CPU_ID 0       /* CPU the caller runs on now */
 #define ALDER_INFO_CPU_COUNT 1    /* CPUs online */
 #define ALDER_INFO_FREE_FRAMES 2  /* free 4 KiB physical frames */
@@ -64,12 +77,14 @@
 /* How a process ended; written by the kernel in sys_wait. */
 #define ALDER_EXIT_NORMAL 0 /* called sys_exit; status is its argument */
 #define ALDER_EXIT_FAULT 1  /* killed by a CPU exception; status is the vector */
-#define ALDER_EXIT_BADSYS 2 /* killed for an unknown system call */
+#define ALDER_EXIT_BADSYS 2 /* killed for an unknown system call; status is
+                               the low 32 bits of the number */
 
 struct alder_exit_info {
 	int how;    /* ALDER_EXIT_* */
 	int status; /* exit status or exception vector */
 	unsigned long long fault_addr; /* CR2 for page faults, else 0 */
 };
+_Static_assert(sizeof(struct alder_exit_info) == 16, "alder_exit_info layout");
 
 #endif

@@ -117,7 +117,7 @@ int cpio_next(const void *data, size_t len, size_t *offset, struct cpio_entry *o
 	else
 		return -ALDER_EINVAL;
 	for (int i = 0; i < CPIO_NFIELDS; i++) {
-		if (!cpio_hex8(hdr + 6 + i * CPIO_FIELD_LEN, &f[i]))
+		if (!cpio_hex8(hdr + 6 + (size_t)i * CPIO_FIELD_LEN, &f[i]))
 			return -ALDER_EINVAL;
 	}
 
@@ -130,14 +130,14 @@ int cpio_next(const void *data, size_t len, size_t *offset, struct cpio_entry *o
 	if (name[namesize - 1] != '\0' || strnlen(name, namesize) != namesize - 1)
 		return -ALDER_EINVAL;
 
-	/*
-	 * Data starts at the next multiple of 4 after the name. name_off +
-	 * namesize <= len, so adding at most 3 cannot wrap unless len is
-	 * within 3 of SIZE_MAX, which no archive in memory is.
-	 */
-	size_t data_off = ALIGN_UP(name_off + namesize, (size_t)4);
+	/* Data starts at the next multiple of 4 after the name. */
+	size_t name_end = name_off + namesize;
+	size_t pad = -name_end & 3;
+	if (pad > len - name_end)
+		return -ALDER_EINVAL;
+	size_t data_off = name_end + pad;
 	size_t size = f[CPIO_F_FILESIZE];
-	if (data_off > len || size > len - data_off)
+	if (size > len - data_off)
 		return -ALDER_EINVAL;
 
 	/* GNU cpio leaves the check field 0 for symlinks; only files carry a sum. */
@@ -155,7 +155,8 @@ int cpio_next(const void *data, size_t len, size_t *offset, struct cpio_entry *o
 
 	/* The last entry's padding may be cut off by the end of the data. */
 	size_t end = data_off + size;
-	*offset = MIN(ALIGN_UP(end, (size_t)4), len);
+	pad = -end & 3;
+	*offset = pad <= len - end ? end + pad : len;
 
 	if (namesize - 1 == sizeof(CPIO_TRAILER) - 1 &&
 	    memcmp(name, CPIO_TRAILER, sizeof(CPIO_TRAILER) - 1) == 0)

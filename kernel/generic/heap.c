@@ -49,48 +49,48 @@
 
 #define KMALLOC_MIN 16
 #define KMALLOC_MAX 2048
-#define KMALLOC_NCLASSES 8              /* 16, 32, ..., 2048 */
+#define KMALLOC_NCLASSES 8 /* 16, 32, ..., 2048 */
 #define KMALLOC_ALIGN 16
-#define HEAP_MAX_SLAB_FRAMES 16u        /* biggest slab, 64 KiB */
-#define HEAP_LARGE_MAX (1ull << 40)     /* sanity bound on one kmalloc */
-#define HEAP_EMPTY_KEEP 1               /* empty slabs a cache keeps for reuse */
+#define HEAP_MAX_SLAB_FRAMES 16u    /* biggest slab, 64 KiB */
+#define HEAP_LARGE_MAX (1ull << 40) /* sanity bound on one kmalloc */
+#define HEAP_EMPTY_KEEP 1	    /* empty slabs a cache keeps for reuse */
 #define HEAP_REDZONE 0xbb
 
-#define SLAB_MAGIC 0x534c4142u          /* "SLAB" */
-#define SLAB_DEAD 0x64656164u           /* slab given back to the pmm */
-#define LARGE_MAGIC 0x4c415247u         /* "LARG" */
-#define LARGE_DEAD 0x6c617267u          /* large block freed */
-#define CACHE_MAGIC 0x43414348u         /* "CACH" */
-#define LINK_KEY 0x9e3779b97f4a7c15ull  /* any odd constant; mixes link words */
+#define SLAB_MAGIC 0x534c4142u	       /* "SLAB" */
+#define SLAB_DEAD 0x64656164u	       /* slab given back to the pmm */
+#define LARGE_MAGIC 0x4c415247u	       /* "LARG" */
+#define LARGE_DEAD 0x6c617267u	       /* large block freed */
+#define CACHE_MAGIC 0x43414348u	       /* "CACH" */
+#define LINK_KEY 0x9e3779b97f4a7c15ull /* any odd constant; mixes link words */
 
 /* Per-object meta word: state in the top 3 bits, requested size below. */
 #define OBJ_STATE_SHIFT 13
 #define OBJ_SIZE_MASK ((1u << OBJ_STATE_SHIFT) - 1)
 enum obj_state {
-	OBJ_FREE = 1,       /* free, contents not poisoned (freed with debug off) */
-	OBJ_POISONED = 2,   /* free, filled with HEAP_POISON after the link word */
-	OBJ_ALLOC = 3,      /* allocated, no red zone */
-	OBJ_ALLOC_RZ = 4,   /* allocated, HEAP_REDZONE from requested size to stride */
+	OBJ_FREE = 1,	  /* free, contents not poisoned (freed with debug off) */
+	OBJ_POISONED = 2, /* free, filled with HEAP_POISON after the link word */
+	OBJ_ALLOC = 3,	  /* allocated, no red zone */
+	OBJ_ALLOC_RZ = 4, /* allocated, HEAP_REDZONE from requested size to stride */
 };
 static_assert(KMALLOC_MAX <= OBJ_SIZE_MASK, "kmalloc sizes must fit the meta word");
 
-#define CACHE_KMALLOC 1u    /* a kmalloc size class: kfree() may free its objects */
-#define CACHE_STATIC 2u     /* made by heap_init: never destroyed */
+#define CACHE_KMALLOC 1u /* a kmalloc size class: kfree() may free its objects */
+#define CACHE_STATIC 2u	 /* made by heap_init: never destroyed */
 #define CACHE_NAME_MAX 24
 
 struct slab {
 	/* Set when the slab is made, then read-only until it is released: */
-	uint32_t magic;            /* SLAB_MAGIC */
+	uint32_t magic; /* SLAB_MAGIC */
 	uint16_t nobjs;
 	/* Protected by cache->lock: */
 	uint16_t inuse;
 	/* Read-only: */
-	struct slab *self;         /* == this; tells a header from object data */
+	struct slab *self; /* == this; tells a header from object data */
 	struct kmem_cache *cache;
 	/* Protected by cache->lock: */
-	struct slab *prev, *next;  /* on one of the cache's three lists */
-	uintptr_t freelist;        /* encoded link to the first free object, see link_encode */
-	uint16_t meta[];           /* one per object */
+	struct slab *prev, *next; /* on one of the cache's three lists */
+	uintptr_t freelist;	  /* encoded link to the first free object, see link_encode */
+	uint16_t meta[];	  /* one per object */
 };
 static_assert(sizeof(struct slab) == 48, "slab header layout");
 
@@ -101,30 +101,30 @@ struct slab_list {
 
 struct kmem_cache {
 	/* Set at creation, then read-only: */
-	uint32_t magic;             /* CACHE_MAGIC while the cache exists */
-	uint32_t flags;             /* CACHE_* */
+	uint32_t magic; /* CACHE_MAGIC while the cache exists */
+	uint32_t flags; /* CACHE_* */
 	char name[CACHE_NAME_MAX];
-	size_t obj_size;            /* what the creator asked for */
+	size_t obj_size; /* what the creator asked for */
 	size_t align;
-	size_t stride;              /* distance between objects */
-	size_t first_off;           /* offset of object 0 from the slab start */
+	size_t stride;	  /* distance between objects */
+	size_t first_off; /* offset of object 0 from the slab start */
 	size_t slab_bytes;
-	uint32_t slab_frames;       /* a power of two */
+	uint32_t slab_frames; /* a power of two */
 	uint32_t objs_per_slab;
 
 	spinlock_t lock;
 	/* Protected by lock: */
-	struct slab_list partial;   /* 0 < inuse < nobjs */
-	struct slab_list full;      /* inuse == nobjs */
-	struct slab_list empty;     /* inuse == 0, at most HEAP_EMPTY_KEEP (plus races) */
+	struct slab_list partial; /* 0 < inuse < nobjs */
+	struct slab_list full;	  /* inuse == nobjs */
+	struct slab_list empty;	  /* inuse == 0, at most HEAP_EMPTY_KEEP (plus races) */
 	size_t objs_in_use;
 };
 
 /* In front of every large block; the caller's pointer is right after it. */
 struct large_hdr {
-	uint32_t magic;    /* LARGE_MAGIC; LARGE_DEAD once freed */
+	uint32_t magic; /* LARGE_MAGIC; LARGE_DEAD once freed */
 	uint32_t frames;
-	uint64_t size;     /* requested bytes */
+	uint64_t size; /* requested bytes */
 };
 static_assert(sizeof(struct large_hdr) == KMALLOC_ALIGN, "large blocks must stay 16-byte aligned");
 
@@ -132,8 +132,8 @@ static_assert(sizeof(struct large_hdr) == KMALLOC_ALIGN, "large blocks must stay
 static struct kmem_cache cache_cache;
 static struct kmem_cache *kmalloc_caches[KMALLOC_NCLASSES];
 static const char *const kmalloc_names[KMALLOC_NCLASSES] = {
-	"kmalloc-16", "kmalloc-32", "kmalloc-64", "kmalloc-128",
-	"kmalloc-256", "kmalloc-512", "kmalloc-1024", "kmalloc-2048",
+    "kmalloc-16",  "kmalloc-32",  "kmalloc-64",	  "kmalloc-128",
+    "kmalloc-256", "kmalloc-512", "kmalloc-1024", "kmalloc-2048",
 };
 static bool heap_ready;
 
@@ -263,8 +263,7 @@ static size_t slab_capacity(size_t bytes, size_t stride, size_t align, size_t *f
 /* A new slab with every object free. Called without the cache lock. */
 static struct slab *slab_create(struct kmem_cache *c)
 {
-	paddr_t pa = c->slab_frames == 1 ? pmm_alloc()
-					 : pmm_alloc_contig(c->slab_frames, c->slab_frames, 0);
+	paddr_t pa = c->slab_frames == 1 ? pmm_alloc() : pmm_alloc_contig(c->slab_frames, c->slab_frames, 0);
 	if (!pa)
 		return NULL;
 	struct slab *s = phys_to_virt(pa);
@@ -311,10 +310,10 @@ static char *link_check(struct kmem_cache *c, struct slab *s, const void *at, ui
 	if (next == 0)
 		return NULL;
 	size_t i = slab_index(c, s, next);
-	if (i == SIZE_MAX || (meta_state(s->meta[i]) != OBJ_FREE &&
-			      meta_state(s->meta[i]) != OBJ_POISONED))
+	if (i == SIZE_MAX || (meta_state(s->meta[i]) != OBJ_FREE && meta_state(s->meta[i]) != OBJ_POISONED))
 		panic("heap: cache %s: free list of slab %p corrupted at %p "
-		      "(write after free?)", c->name, (void *)s, at);
+		      "(write after free?)",
+		      c->name, (void *)s, at);
 	return (char *)next;
 }
 
@@ -341,19 +340,20 @@ static void *slab_take_locked(struct kmem_cache *c, struct slab *s, size_t req)
 	assert(spin_held(&c->lock));
 	char *obj = link_check(c, s, &s->freelist, s->freelist);
 	if (!obj)
-		panic("heap: cache %s: slab %p has %u of %u objects in use but an empty free list",
-		      c->name, (void *)s, s->inuse, s->nobjs);
+		panic("heap: cache %s: slab %p has %u of %u objects in use but an empty free list", c->name,
+		      (void *)s, s->inuse, s->nobjs);
 	size_t i = slab_index(c, s, (uintptr_t)obj);
 	uintptr_t link = *(uintptr_t *)obj;
 	bool debug = debug_on();
 
 	/* A free object's link word is the only byte not poisoned. */
 	if (meta_state(s->meta[i]) == OBJ_POISONED && debug) {
-		size_t bad = find_not((uint8_t *)obj + sizeof(uintptr_t),
-				      c->stride - sizeof(uintptr_t), HEAP_POISON);
+		size_t bad =
+		    find_not((uint8_t *)obj + sizeof(uintptr_t), c->stride - sizeof(uintptr_t), HEAP_POISON);
 		if (bad != SIZE_MAX)
 			panic("heap: cache %s: write after free to object %p at offset %zu "
-			      "(byte 0x%x)", c->name, (void *)obj, bad + sizeof(uintptr_t),
+			      "(byte 0x%x)",
+			      c->name, (void *)obj, bad + sizeof(uintptr_t),
 			      ((uint8_t *)obj)[bad + sizeof(uintptr_t)]);
 	}
 	char *next = link_check(c, s, obj, link);
@@ -388,8 +388,7 @@ static void cache_check(const struct kmem_cache *c, const char *op)
  * others take the smallest slab (up to HEAP_MAX_SLAB_FRAMES) that wastes at
  * most an eighth of itself, else the least wasteful. False if an object
  * cannot fit even the largest slab. */
-static bool cache_setup(struct kmem_cache *c, const char *name, size_t size, size_t align,
-			uint32_t flags)
+static bool cache_setup(struct kmem_cache *c, const char *name, size_t size, size_t align, uint32_t flags)
 {
 	if (align < sizeof(uintptr_t))
 		align = sizeof(uintptr_t);
@@ -476,7 +475,8 @@ static void cache_free(struct kmem_cache *c, struct slab *s, void *obj, const ch
 		size_t bad = find_not((uint8_t *)obj + req, c->stride - req, HEAP_REDZONE);
 		if (bad != SIZE_MAX)
 			panic("heap: cache %s: write past the end of %zu-byte object %p "
-			      "(offset %zu)", c->name, req, obj, req + bad);
+			      "(offset %zu)",
+			      c->name, req, obj, req + bad);
 	}
 
 	/* --- checked; now change state --- */
@@ -536,8 +536,7 @@ void kmem_cache_destroy(struct kmem_cache *c)
 
 	unsigned long flags = spin_lock_irqsave(&c->lock);
 	if (c->objs_in_use != 0)
-		panic("heap: kmem_cache_destroy(%s): %zu objects still allocated", c->name,
-		      c->objs_in_use);
+		panic("heap: kmem_cache_destroy(%s): %zu objects still allocated", c->name, c->objs_in_use);
 	/* No object in use means every slab is on the empty list. */
 	assert(c->partial.head == NULL && c->full.head == NULL);
 	struct slab *s = c->empty.head;
@@ -616,8 +615,8 @@ static void large_free(struct large_hdr *h)
 {
 	size_t frames = (h->size + sizeof(*h) + PAGE_SIZE - 1) / PAGE_SIZE;
 	if (h->size <= KMALLOC_MAX || h->size > HEAP_LARGE_MAX || h->frames != frames)
-		panic("heap: kfree(%p): large block header corrupt (size %llu, %u frames)",
-		      (void *)(h + 1), (unsigned long long)h->size, h->frames);
+		panic("heap: kfree(%p): large block header corrupt (size %llu, %u frames)", (void *)(h + 1),
+		      (unsigned long long)h->size, h->frames);
 	size_t size = h->size;
 	h->magic = LARGE_DEAD;
 	pmm_free_contig(virt_to_phys(h), frames);
@@ -673,8 +672,7 @@ void kfree(void *p)
 		panic("heap: kfree(%p): not a pointer kmalloc returned", p);
 	struct kmem_cache *c = s->cache;
 	if (!(c->flags & CACHE_KMALLOC))
-		panic("heap: kfree(%p): object of cache %s, free it with kmem_cache_free", p,
-		      c->name);
+		panic("heap: kfree(%p): object of cache %s, free it with kmem_cache_free", p, c->name);
 	cache_free(c, s, p, "kfree");
 }
 
@@ -684,8 +682,7 @@ void heap_init(void)
 {
 	/* Forget any previous heap (host tests start over with fresh memory). */
 	stat_bytes = stat_frames = stat_allocs = stat_frees = 0;
-	if (!cache_setup(&cache_cache, "kmem_cache", sizeof(struct kmem_cache), 64,
-			 CACHE_STATIC))
+	if (!cache_setup(&cache_cache, "kmem_cache", sizeof(struct kmem_cache), 64, CACHE_STATIC))
 		panic("heap: cannot lay out the cache of caches");
 	heap_ready = true;
 

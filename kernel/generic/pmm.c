@@ -45,12 +45,10 @@ enum { ZONE_DMA, ZONE_DMA32, ZONE_NORMAL, PMM_NZONES };
 
 /* First frame of each zone; zone z is [zone_start[z], zone_start[z+1]). All
  * are multiples of PMM_BITS, so a bitmap word never straddles two zones. */
-static const uint64_t zone_start_pfn[PMM_NZONES] = {
-	0,
-	(16ull << 20) >> PAGE_SHIFT,
-	(4ull << 30) >> PAGE_SHIFT,
-};
-static_assert(((16ull << 20) >> PAGE_SHIFT) % PMM_BITS == 0, "zone boundary must be word-aligned");
+static const uint64_t zone_start_pfn[PMM_NZONES] = {0, (16ull << 20) >> PAGE_SHIFT,
+						    (4ull << 30) >> PAGE_SHIFT};
+static_assert(((16ull << 20) >> PAGE_SHIFT) % PMM_BITS == 0 && ((4ull << 30) >> PAGE_SHIFT) % PMM_BITS == 0,
+	      "zone boundaries must be word-aligned");
 
 /* A run of managed frames [first, end). */
 struct pmm_range {
@@ -58,22 +56,22 @@ struct pmm_range {
 };
 
 struct pmm_zone {
-	uint64_t lo, hi;   /* frames [lo, hi), clamped to [0, pmm_nframes) */
+	uint64_t lo, hi; /* frames [lo, hi), clamped to [0, pmm_nframes) */
 	/* Protected by pmm_lock: */
-	uint64_t hint;     /* word index; every word in [lo/64, hint) is full */
+	uint64_t hint; /* word index; every word in [lo/64, hint) is full */
 	size_t nfree;
 };
 
 static spinlock_t pmm_lock = SPINLOCK_INIT;
 
 /* Set by pmm_init(), then read-only (the bitmap's contents are not): */
-static uint64_t *pmm_bitmap;           /* bit n set: frame n not available */
-static uint64_t pmm_nframes;           /* frames covered by the bitmap */
-static uint64_t pmm_nwords;            /* words of the bitmap */
-static struct pmm_range *pmm_ranges;   /* managed frames, sorted, disjoint */
+static uint64_t *pmm_bitmap;	     /* bit n set: frame n not available */
+static uint64_t pmm_nframes;	     /* frames covered by the bitmap */
+static uint64_t pmm_nwords;	     /* words of the bitmap */
+static struct pmm_range *pmm_ranges; /* managed frames, sorted, disjoint */
 static size_t pmm_nranges;
-static size_t pmm_total;               /* managed frames */
-static paddr_t pmm_meta_base;          /* bookkeeping: [base, base+frames) */
+static size_t pmm_total;      /* managed frames */
+static paddr_t pmm_meta_base; /* bookkeeping: [base, base+frames) */
 static uint64_t pmm_meta_frames;
 
 /* Protected by pmm_lock: the bitmap's bits, and: */
@@ -220,8 +218,8 @@ static void pmm_give_locked(uint64_t lo, uint64_t hi)
  * or UINT64_MAX. Each bit is looked at a bounded number of times: a failed
  * run resumes after the set bit that ended it.
  */
-static uint64_t pmm_find_run(uint64_t start_lo, uint64_t start_hi, uint64_t end_hi,
-			     uint64_t count, uint64_t align)
+static uint64_t pmm_find_run(uint64_t start_lo, uint64_t start_hi, uint64_t end_hi, uint64_t count,
+			     uint64_t align)
 {
 	uint64_t pos = start_lo;
 	for (;;) {
@@ -345,9 +343,9 @@ void pmm_init(const struct mem_region *regions, size_t count)
 	}
 	pmm_nfree = pmm_total;
 
-	log_info("pmm: %zu frames (%zu MiB) in %zu ranges, bookkeeping %llu frames at 0x%llx",
-		 pmm_total, pmm_total >> (20 - PAGE_SHIFT), pmm_nranges,
-		 (unsigned long long)meta_frames, (unsigned long long)pmm_meta_base);
+	log_info("pmm: %zu frames (%zu MiB) in %zu ranges, bookkeeping %llu frames at 0x%llx", pmm_total,
+		 pmm_total >> (20 - PAGE_SHIFT), pmm_nranges, (unsigned long long)meta_frames,
+		 (unsigned long long)pmm_meta_base);
 }
 
 void pmm_reserve(paddr_t base, uint64_t len)
@@ -396,8 +394,7 @@ paddr_t pmm_alloc(void)
 			w++;
 		/* nfree > 0 promises a clear bit at or past the hint. */
 		if (w >= end_w)
-			panic("pmm: zone %d counts %zu free frames but its bitmap is full", z,
-			      zn->nfree);
+			panic("pmm: zone %d counts %zu free frames but its bitmap is full", z, zn->nfree);
 		zn->hint = w;
 		uint64_t pfn = w * PMM_BITS + (uint64_t)__builtin_ctzll(~pmm_bitmap[w]);
 		assert(pfn >= zn->lo && pfn < zn->hi);

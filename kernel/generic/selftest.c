@@ -452,19 +452,43 @@ SELFTEST(sched_spreads_load)
 	return NULL;
 }
 
-static void nop_fn(void *arg) { join_done(arg); }
+struct gate {
+	struct waitq wq;
+	bool open; /* under wq.lock */
+	struct join join;
+};
+
+static void gated_fn(void *arg)
+{
+	struct gate *g = arg;
+	unsigned long f = spin_lock_irqsave(&g->wq.lock);
+	while (!g->open) {
+		waitq_sleep_locked(&g->wq, f, 0);
+		f = spin_lock_irqsave(&g->wq.lock);
+	}
+	spin_unlock_irqrestore(&g->wq.lock, f);
+	join_done(&g->join);
+}
 
 SELFTEST(thread_leak)
 {
-	static struct join j;
+	static struct gate g;
 	size_t before = 0;
-	/* Round 0 warms the caches (stacks, slabs); afterwards every round
-	 * must leave the free-frame count exactly where it was. */
+	/* All 8 threads of a round are alive at once (they wait at the gate),
+	 * so round 0 warms the stack and slab caches to their final size; from
+	 * then on every round must leave the free-frame count unchanged. */
 	for (int round = 0; round < 10; round++) {
-		join_init(&j, 8);
+		waitq_init(&g.wq);
+		g.open = false;
+		join_init(&g.join, 8);
 		for (int i = 0; i < 8; i++)
-			ST_CHECK(spawn("nop", nop_fn, &j, 0));
-		ST_CHECK(join_wait(&j, 5000));
+			ST_CHECK(spawn("gated", gated_fn, &g, 0));
+		thread_sleep_until(clock_ns() + 2000000u);
+		unsigned long f = spin_lock_irqsave(&g.wq.lock);
+		g.open = true;
+		spin_unlock_irqrestore(&g.wq.lock, f);
+		waitq_wake_all(&g.wq);
+		ST_CHECK(join_wait(&g.join, 5000));
 		thread_sleep_until(clock_ns() + 5000000u); /* let them finish exiting */
 		if (round == 0)
 			before = pmm_free_frames();

@@ -28,8 +28,8 @@ static void out_pad(struct out *o, char c, int n)
 
 /* Emit body (n bytes) right- or left-justified in width, with an optional
  * prefix ("-" or "0x") that goes before zero padding. */
-static void out_field(struct out *o, const char *prefix, const char *body, size_t n,
-		      int width, bool left, bool zero)
+static void out_field(struct out *o, const char *prefix, const char *body, size_t n, int width, bool left,
+		      bool zero)
 {
 	size_t plen = strlen(prefix);
 	int pad = width - (int)(plen + n);
@@ -101,7 +101,7 @@ static long long arg_signed(va_list *ap, enum length len)
 
 int u_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap_in)
 {
-	struct out o = { .buf = buf, .size = size, .len = 0 };
+	struct out o = {.buf = buf, .size = size, .len = 0};
 	va_list ap;
 
 	/* Work on a copy so helpers can take its address portably. */
@@ -180,8 +180,7 @@ int u_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap_in)
 		case 'd':
 		case 'i': {
 			long long v = arg_signed(&ap, len);
-			unsigned long long mag = v < 0 ? 0ull - (unsigned long long)v
-						       : (unsigned long long)v;
+			unsigned long long mag = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
 			p = fmt_digits(end, mag, 10, false);
 			out_field(&o, v < 0 ? "-" : "", p, (size_t)(end - p), width, left, zero);
 			break;

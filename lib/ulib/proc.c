@@ -20,8 +20,7 @@ uint64_t u_now_ns(void)
 	return sys_clock(&ns) == 0 ? ns : 0;
 }
 
-long u_run(const char *path, const char *arg, struct alder_exit_info *info,
-	   const char **failed_call)
+long u_run(const char *path, const char *arg, struct alder_exit_info *info, const char **failed_call)
 {
 	long pid = sys_spawn(path, strlen(path), arg, strlen(arg));
 
@@ -67,27 +66,27 @@ const char *u_errname(long err)
 		int num;
 		const char *name;
 	} names[] = {
-		{ ALDER_EPERM, "EPERM" },
-		{ ALDER_ENOENT, "ENOENT" },
-		{ ALDER_ESRCH, "ESRCH" },
-		{ ALDER_EINTR, "EINTR" },
-		{ ALDER_EIO, "EIO" },
-		{ ALDER_E2BIG, "E2BIG" },
-		{ ALDER_ENOEXEC, "ENOEXEC" },
-		{ ALDER_EBADF, "EBADF" },
-		{ ALDER_ECHILD, "ECHILD" },
-		{ ALDER_EAGAIN, "EAGAIN" },
-		{ ALDER_ENOMEM, "ENOMEM" },
-		{ ALDER_EACCES, "EACCES" },
-		{ ALDER_EFAULT, "EFAULT" },
-		{ ALDER_EBUSY, "EBUSY" },
-		{ ALDER_EEXIST, "EEXIST" },
-		{ ALDER_EINVAL, "EINVAL" },
-		{ ALDER_ENOSPC, "ENOSPC" },
-		{ ALDER_ERANGE, "ERANGE" },
-		{ ALDER_ENAMETOOLONG, "ENAMETOOLONG" },
-		{ ALDER_ENOSYS, "ENOSYS" },
-		{ ALDER_ETIMEDOUT, "ETIMEDOUT" },
+	    {ALDER_EPERM, "EPERM"},
+	    {ALDER_ENOENT, "ENOENT"},
+	    {ALDER_ESRCH, "ESRCH"},
+	    {ALDER_EINTR, "EINTR"},
+	    {ALDER_EIO, "EIO"},
+	    {ALDER_E2BIG, "E2BIG"},
+	    {ALDER_ENOEXEC, "ENOEXEC"},
+	    {ALDER_EBADF, "EBADF"},
+	    {ALDER_ECHILD, "ECHILD"},
+	    {ALDER_EAGAIN, "EAGAIN"},
+	    {ALDER_ENOMEM, "ENOMEM"},
+	    {ALDER_EACCES, "EACCES"},
+	    {ALDER_EFAULT, "EFAULT"},
+	    {ALDER_EBUSY, "EBUSY"},
+	    {ALDER_EEXIST, "EEXIST"},
+	    {ALDER_EINVAL, "EINVAL"},
+	    {ALDER_ENOSPC, "ENOSPC"},
+	    {ALDER_ERANGE, "ERANGE"},
+	    {ALDER_ENAMETOOLONG, "ENAMETOOLONG"},
+	    {ALDER_ENOSYS, "ENOSYS"},
+	    {ALDER_ETIMEDOUT, "ETIMEDOUT"},
 	};
 
 	if (err < 0)
@@ -102,9 +101,8 @@ const char *u_errname(long err)
 const char *u_vector_name(int vector)
 {
 	static const char *const names[] = {
-		"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM",
-		"#DF", "#CSO", "#TS", "#NP", "#SS", "#GP", "#PF", "#15",
-		"#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+	    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#CSO", "#TS",
+	    "#NP", "#SS", "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM", "#VE",  "#CP",
 	};
 
 	if (vector >= 0 && (size_t)vector < U_ARRAY_SIZE(names))
@@ -118,14 +116,12 @@ int u_format_exit(char *buf, size_t size, const struct alder_exit_info *info)
 	case ALDER_EXIT_NORMAL:
 		return u_snprintf(buf, size, "exit status %d", info->status);
 	case ALDER_EXIT_FAULT:
-		return u_snprintf(buf, size, "fault %s (vector %d) at 0x%llx",
-				  u_vector_name(info->status), info->status,
-				  info->fault_addr);
+		return u_snprintf(buf, size, "fault %s (vector %d) at 0x%llx", u_vector_name(info->status),
+				  info->status, info->fault_addr);
 	case ALDER_EXIT_BADSYS:
-		return u_snprintf(buf, size, "killed for a bad system call (status %d)",
-				  info->status);
+		return u_snprintf(buf, size, "killed for a bad system call (status %d)", info->status);
 	default:
-		return u_snprintf(buf, size, "unknown end (how %d, status %d, addr 0x%llx)",
-				  info->how, info->status, info->fault_addr);
+		return u_snprintf(buf, size, "unknown end (how %d, status %d, addr 0x%llx)", info->how,
+				  info->status, info->fault_addr);
 	}
 }

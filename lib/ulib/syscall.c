@@ -36,8 +36,7 @@ long sys_clock(uint64_t *ns_out)
 
 long sys_spawn(const char *path, size_t path_len, const char *arg, size_t arg_len)
 {
-	return u_syscall4(SYS_SPAWN, (uint64_t)(uintptr_t)path, path_len,
-			  (uint64_t)(uintptr_t)arg, arg_len);
+	return u_syscall4(SYS_SPAWN, (uint64_t)(uintptr_t)path, path_len, (uint64_t)(uintptr_t)arg, arg_len);
 }
 
 long sys_wait(long pid, struct alder_exit_info *info)
@@ -52,8 +51,8 @@ long sys_info(unsigned what, uint64_t *out)
 
 long sys_thread_create(void (*entry)(void *), void *arg, void *stack_top)
 {
-	return u_syscall3(SYS_THREAD_CREATE, (uint64_t)(uintptr_t)entry,
-			  (uint64_t)(uintptr_t)arg, (uint64_t)(uintptr_t)stack_top);
+	return u_syscall3(SYS_THREAD_CREATE, (uint64_t)(uintptr_t)entry, (uint64_t)(uintptr_t)arg,
+			  (uint64_t)(uintptr_t)stack_top);
 }
 
 noreturn void sys_thread_exit(void)

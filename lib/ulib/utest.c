@@ -12,12 +12,11 @@ noreturn void u_check_failed(const char *expr, const char *file, int line)
 	sys_exit(1);
 }
 
-noreturn void u_check_failed_eq(const char *a_expr, const char *b_expr, long long a,
-				long long b, const char *file, int line)
+noreturn void u_check_failed_eq(const char *a_expr, const char *b_expr, long long a, long long b,
+				const char *file, int line)
 {
-	u_printf("check failed: %s == %s (%lld vs %lld, 0x%llx vs 0x%llx) at %s:%d\n",
-		 a_expr, b_expr, a, b, (unsigned long long)a, (unsigned long long)b, file,
-		 line);
+	u_printf("check failed: %s == %s (%lld vs %lld, 0x%llx vs 0x%llx) at %s:%d\n", a_expr, b_expr, a, b,
+		 (unsigned long long)a, (unsigned long long)b, file, line);
 	sys_exit(1);
 }
 
@@ -30,9 +29,8 @@ bool u_expect_err2(const char *what, long got, int e1, int e2, const char *file,
 		u_printf("check failed: %s: got %ld (%s), expected -%s at %s:%d\n", what, got,
 			 got < 0 ? u_errname(got) : "not an error", u_errname(e1), file, line);
 	else
-		u_printf("check failed: %s: got %ld (%s), expected -%s or -%s at %s:%d\n", what,
-			 got, got < 0 ? u_errname(got) : "not an error", u_errname(e1),
-			 u_errname(e2), file, line);
+		u_printf("check failed: %s: got %ld (%s), expected -%s or -%s at %s:%d\n", what, got,
+			 got < 0 ? u_errname(got) : "not an error", u_errname(e1), u_errname(e2), file, line);
 	return false;
 }
 

@@ -40,8 +40,7 @@ struct init_test {
 
 #define EXPECT_EXIT(st) ALDER_EXIT_NORMAL, (st), ADDR_EXACT, 0, 0
 #define EXPECT_FAULT_AT(vec, addr) ALDER_EXIT_FAULT, (vec), ADDR_EXACT, (addr), 0
-#define EXPECT_FAULT_ON_STACK(vec)                                              \
-	ALDER_EXIT_FAULT, (vec), ADDR_RANGE, INIT_STACK_LO, ULIB_STACK_CEILING
+#define EXPECT_FAULT_ON_STACK(vec) ALDER_EXIT_FAULT, (vec), ADDR_RANGE, INIT_STACK_LO, ULIB_STACK_CEILING
 #define EXPECT_BADSYS ALDER_EXIT_BADSYS, INIT_ANY_STATUS, ADDR_EXACT, 0, 0
 
 #define VEC_DE 0
@@ -56,47 +55,45 @@ struct init_test {
  * still spawns and runs a program cleanly after all of them.
  */
 static const struct init_test init_tests[] = {
-	{ "hello", "/tests/hello", "", EXPECT_EXIT(0) },
-	{ "hello_exit_status", "/tests/hello", "exit:7", EXPECT_EXIT(7) },
-	{ "hello_exit_negative", "/tests/hello", "exit:-3", EXPECT_EXIT(-3) },
-	{ "clock", "/tests/clock", "", EXPECT_EXIT(0) },
-	{ "yield", "/tests/yield", "", EXPECT_EXIT(0) },
-	{ "threads", "/tests/threads", "", EXPECT_EXIT(0) },
-	{ "threads_mainexit", "/tests/threads", "mainexit", EXPECT_EXIT(42) },
-	{ "threads_lastexit", "/tests/threads", "lastexit", EXPECT_EXIT(0) },
-	{ "badargs", "/tests/badargs", "", EXPECT_EXIT(0) },
-	{ "badptr", "/tests/badptr", "", EXPECT_EXIT(0) },
-	{ "spawn_many", "/tests/spawn_many", "hello", EXPECT_EXIT(0) },
+    {"hello", "/tests/hello", "", EXPECT_EXIT(0)},
+    {"hello_exit_status", "/tests/hello", "exit:7", EXPECT_EXIT(7)},
+    {"hello_exit_negative", "/tests/hello", "exit:-3", EXPECT_EXIT(-3)},
+    {"clock", "/tests/clock", "", EXPECT_EXIT(0)},
+    {"yield", "/tests/yield", "", EXPECT_EXIT(0)},
+    {"threads", "/tests/threads", "", EXPECT_EXIT(0)},
+    {"threads_mainexit", "/tests/threads", "mainexit", EXPECT_EXIT(42)},
+    {"threads_lastexit", "/tests/threads", "lastexit", EXPECT_EXIT(0)},
+    {"badargs", "/tests/badargs", "", EXPECT_EXIT(0)},
+    {"badptr", "/tests/badptr", "", EXPECT_EXIT(0)},
+    {"spawn_many", "/tests/spawn_many", "hello", EXPECT_EXIT(0)},
 
-	{ "fault_null", "/tests/fault_null", "", EXPECT_FAULT_AT(VEC_PF, 0) },
-	{ "fault_kernel_read", "/tests/fault_kernel_read", "", EXPECT_FAULT_AT(VEC_PF, KERNEL_IMAGE) },
-	{ "fault_kernel_write", "/tests/fault_kernel_write", "",
-	  EXPECT_FAULT_AT(VEC_PF, KERNEL_IMAGE) },
-	{ "fault_gp", "/tests/fault_gp", "", EXPECT_FAULT_AT(VEC_GP, 0) },
-	{ "fault_priv_cli", "/tests/fault_priv", "cli", EXPECT_FAULT_AT(VEC_GP, 0) },
-	{ "fault_priv_hlt", "/tests/fault_priv", "hlt", EXPECT_FAULT_AT(VEC_GP, 0) },
-	{ "fault_priv_io", "/tests/fault_priv", "io", EXPECT_FAULT_AT(VEC_GP, 0) },
-	{ "fault_priv_cr3", "/tests/fault_priv", "cr3", EXPECT_FAULT_AT(VEC_GP, 0) },
-	{ "fault_ud", "/tests/fault_ud", "", EXPECT_FAULT_AT(VEC_UD, 0) },
-	{ "fault_de", "/tests/fault_de", "", EXPECT_FAULT_AT(VEC_DE, 0) },
-	{ "fault_wx_text", "/tests/fault_wx_text", "", EXPECT_FAULT_AT(VEC_PF, ULIB_TEXT_BASE) },
-	{ "fault_nx_stack", "/tests/fault_nx_stack", "", EXPECT_FAULT_ON_STACK(VEC_PF) },
-	{ "fault_stack_overflow", "/tests/fault_stack_overflow", "",
-	  EXPECT_FAULT_ON_STACK(VEC_PF) },
-	{ "badsys_native", "/tests/badsys", "native", EXPECT_BADSYS },
-	{ "badsys_edge", "/tests/badsys", "edge", EXPECT_BADSYS },
-	{ "badsys_linux", "/tests/badsys", "linux", EXPECT_BADSYS },
-	{ "badsys_neg", "/tests/badsys", "neg", EXPECT_BADSYS },
-	{ "spawn_many_fault", "/tests/spawn_many", "fault", EXPECT_EXIT(0) },
-	{ "spawn_many_badsys", "/tests/spawn_many", "badsys", EXPECT_EXIT(0) },
-	{ "spawn_many_threads", "/tests/spawn_many", "threads", EXPECT_EXIT(0) },
+    {"fault_null", "/tests/fault_null", "", EXPECT_FAULT_AT(VEC_PF, 0)},
+    {"fault_kernel_read", "/tests/fault_kernel_read", "", EXPECT_FAULT_AT(VEC_PF, KERNEL_IMAGE)},
+    {"fault_kernel_write", "/tests/fault_kernel_write", "", EXPECT_FAULT_AT(VEC_PF, KERNEL_IMAGE)},
+    {"fault_gp", "/tests/fault_gp", "", EXPECT_FAULT_AT(VEC_GP, 0)},
+    {"fault_priv_cli", "/tests/fault_priv", "cli", EXPECT_FAULT_AT(VEC_GP, 0)},
+    {"fault_priv_hlt", "/tests/fault_priv", "hlt", EXPECT_FAULT_AT(VEC_GP, 0)},
+    {"fault_priv_io", "/tests/fault_priv", "io", EXPECT_FAULT_AT(VEC_GP, 0)},
+    {"fault_priv_cr3", "/tests/fault_priv", "cr3", EXPECT_FAULT_AT(VEC_GP, 0)},
+    {"fault_ud", "/tests/fault_ud", "", EXPECT_FAULT_AT(VEC_UD, 0)},
+    {"fault_de", "/tests/fault_de", "", EXPECT_FAULT_AT(VEC_DE, 0)},
+    {"fault_wx_text", "/tests/fault_wx_text", "", EXPECT_FAULT_AT(VEC_PF, ULIB_TEXT_BASE)},
+    {"fault_nx_stack", "/tests/fault_nx_stack", "", EXPECT_FAULT_ON_STACK(VEC_PF)},
+    {"fault_stack_overflow", "/tests/fault_stack_overflow", "", EXPECT_FAULT_ON_STACK(VEC_PF)},
+    {"badsys_native", "/tests/badsys", "native", EXPECT_BADSYS},
+    {"badsys_edge", "/tests/badsys", "edge", EXPECT_BADSYS},
+    {"badsys_linux", "/tests/badsys", "linux", EXPECT_BADSYS},
+    {"badsys_neg", "/tests/badsys", "neg", EXPECT_BADSYS},
+    {"spawn_many_fault", "/tests/spawn_many", "fault", EXPECT_EXIT(0)},
+    {"spawn_many_badsys", "/tests/spawn_many", "badsys", EXPECT_EXIT(0)},
+    {"spawn_many_threads", "/tests/spawn_many", "threads", EXPECT_EXIT(0)},
 };
 
 /* Run after the table: the SMP test twice in a row, then a clean program. */
 static const struct init_test init_tail_tests[] = {
-	{ "smp_1", "/tests/smp", "", EXPECT_EXIT(0) },
-	{ "smp_2", "/tests/smp", "", EXPECT_EXIT(0) },
-	{ "survival", "/tests/hello", "", EXPECT_EXIT(0) },
+    {"smp_1", "/tests/smp", "", EXPECT_EXIT(0)},
+    {"smp_2", "/tests/smp", "", EXPECT_EXIT(0)},
+    {"survival", "/tests/hello", "", EXPECT_EXIT(0)},
 };
 
 struct init_tally {
@@ -106,16 +103,16 @@ struct init_tally {
 static void init_format_expected(char *buf, size_t size, const struct init_test *t)
 {
 	struct alder_exit_info want = {
-		.how = t->how,
-		.status = t->status,
-		.fault_addr = t->addr_lo,
+	    .how = t->how,
+	    .status = t->status,
+	    .fault_addr = t->addr_lo,
 	};
 
 	if (t->how == ALDER_EXIT_BADSYS)
 		u_snprintf(buf, size, "killed for a bad system call");
 	else if (t->how == ALDER_EXIT_FAULT && t->addr_check == ADDR_RANGE)
-		u_snprintf(buf, size, "fault %s (vector %d) at [0x%lx, 0x%lx)",
-			   u_vector_name(t->status), t->status, t->addr_lo, t->addr_hi);
+		u_snprintf(buf, size, "fault %s (vector %d) at [0x%lx, 0x%lx)", u_vector_name(t->status),
+			   t->status, t->addr_lo, t->addr_hi);
 	else
 		u_format_exit(buf, size, &want);
 }
@@ -134,19 +131,20 @@ static bool init_matches(const struct init_test *t, const struct alder_exit_info
 /* Run one test program and print its [test] line. */
 static void init_run_test(const struct init_test *t, struct init_tally *tally)
 {
-	struct alder_exit_info got = { .how = -1, .status = -1, .fault_addr = 0 };
+	struct alder_exit_info got = {.how = -1, .status = -1, .fault_addr = 0};
 	const char *call = "?";
-	char want_s[96], got_s[128];
+	char want_s[96];
 	long r = u_run(t->path, t->arg, &got, &call);
 
 	init_format_expected(want_s, sizeof(want_s), t);
 	if (r < 0) {
-		u_printf("[test] FAIL user.%s: %s %s \"%s\" failed: %ld (%s), expected %s\n",
-			 t->name, call, t->path, t->arg, r, u_errname(r), want_s);
+		u_printf("[test] FAIL user.%s: %s %s \"%s\" failed: %ld (%s), expected %s\n", t->name, call,
+			 t->path, t->arg, r, u_errname(r), want_s);
 		tally->failed++;
 		return;
 	}
 	if (!init_matches(t, &got)) {
+		char got_s[128];
 		u_format_exit(got_s, sizeof(got_s), &got);
 		u_printf("[test] FAIL user.%s: %s, expected %s\n", t->name, got_s, want_s);
 		tally->failed++;
@@ -158,7 +156,7 @@ static void init_run_test(const struct init_test *t, struct init_tally *tally)
 
 static struct init_tally init_run_suite(void)
 {
-	struct init_tally tally = { 0, 0 };
+	struct init_tally tally = {0, 0};
 
 	u_printf("[test] PLAN %zu\n", U_ARRAY_SIZE(init_tests) + U_ARRAY_SIZE(init_tail_tests));
 	for (size_t i = 0; i < U_ARRAY_SIZE(init_tests); i++)
@@ -251,8 +249,8 @@ static void shell_info(void)
 		 "peak RAM %lu KiB\n"
 		 "uptime %lu.%03lu s\n"
 		 "boot flags 0x%lx\n",
-		 cpus, u_info(ALDER_INFO_CPU_ID, 0), frames, frames / 256, peak,
-		 now / U_NS_PER_SEC, (now % U_NS_PER_SEC) / U_NS_PER_MS, flags);
+		 cpus, u_info(ALDER_INFO_CPU_ID, 0), frames, frames / 256, peak, now / U_NS_PER_SEC,
+		 (now % U_NS_PER_SEC) / U_NS_PER_MS, flags);
 }
 
 /* "run <path> [arg]": line points past "run". */
@@ -271,7 +269,7 @@ static void shell_run(char *rest)
 		return;
 	}
 
-	struct alder_exit_info info = { .how = -1 };
+	struct alder_exit_info info = {.how = -1};
 	const char *call = "?";
 	char how[128];
 	uint64_t t0 = u_now_ns();
@@ -330,7 +328,7 @@ static void shell_loop(void)
 	size_t len = 0;
 	bool last_cr = false;
 	int esc = 0; /* 0: none, 1: after ESC, 2: inside ESC [ ... */
-	struct shell_echo echo = { .len = 0 };
+	struct shell_echo echo = {.len = 0};
 	static const char prompt[] = "alder> ";
 
 	u_puts(prompt);

@@ -356,7 +356,8 @@ static void test_segment_in_file(void **state)
 	assert_int_equal(parse(), -ALDER_EINVAL);
 
 	/* An offset that would wrap around with the size added. */
-	static const uint64_t offs[] = { UINT64_MAX - 0xfff, 0xfffffffffffff010ull, 0x4010 };
+	static const uint64_t offs[] = { UINT64_MAX - 0xfff, 0xfffffffffffff010ull,
+					 0xffffffffffffff10ull /* + filesz wraps to 0x10 */, 0x4010 };
 	for (size_t i = 0; i < ARRAY_SIZE(offs); i++) {
 		base();
 		d = phdr(1);

@@ -22,17 +22,16 @@
 #define PFN(a) ((a) >> PAGE_SHIFT)
 
 /* panic() must happen in stmt, with substr in its message. */
-#define EXPECT_PANIC(stmt, substr)                                                  \
-	do {                                                                        \
-		if (setjmp(host_panic_jmp) == 0) {                                  \
-			host_expect_panic = true;                                   \
-			stmt;                                                       \
-			host_expect_panic = false;                                  \
-			fail_msg("no panic from %s", #stmt);                        \
-		}                                                                   \
-		if (!strstr(host_panic_msg, substr))                                \
-			fail_msg("panic \"%s\" does not mention \"%s\"", host_panic_msg, \
-				 substr);                                           \
+#define EXPECT_PANIC(stmt, substr)                                                                           \
+	do {                                                                                                 \
+		if (setjmp(host_panic_jmp) == 0) {                                                           \
+			host_expect_panic = true;                                                            \
+			stmt;                                                                                \
+			host_expect_panic = false;                                                           \
+			fail_msg("no panic from %s", #stmt);                                                 \
+		}                                                                                            \
+		if (!strstr(host_panic_msg, substr))                                                         \
+			fail_msg("panic \"%s\" does not mention \"%s\"", host_panic_msg, substr);            \
 	} while (0)
 
 /* ---- The shadow model ---- */
@@ -213,7 +212,7 @@ static int teardown(void **state)
 static void test_single_region(void **state)
 {
 	(void)state;
-	struct mem_region r = { 0, MiB(64) };
+	struct mem_region r = {0, MiB(64)};
 	boot(MiB(64), &r, 1);
 	/* 16384 frames: 2 KiB of bitmap and two range slots fit one frame,
 	 * which goes at the very top; frame 0 is never managed. */
@@ -243,7 +242,7 @@ static void test_single_region(void **state)
 static void test_zone_preference(void **state)
 {
 	(void)state;
-	struct mem_region r = { MiB(1), MiB(63) };
+	struct mem_region r = {MiB(1), MiB(63)};
 	boot(MiB(64), &r, 1);
 	/* Everything at or above 16 MiB goes before anything below. */
 	size_t high = 0;
@@ -276,21 +275,21 @@ static void test_messy_regions(void **state)
 	/* Out of order, overlapping, unaligned at both ends, empty, smaller
 	 * than a frame, duplicated, one starting at 0, one nested. */
 	const struct mem_region r[] = {
-		{ MiB(8) + 123, MiB(4) },          /* unaligned both ends */
-		{ 0x0, 0x9fc00 },                  /* low memory, frame 0 included */
-		{ MiB(10), MiB(6) },               /* overlaps the first */
-		{ MiB(2) + 1, PAGE_SIZE },         /* no whole frame */
-		{ MiB(3), 0 },                     /* empty */
-		{ MiB(20), MiB(12) - 5 },          /* ends short of a frame */
-		{ MiB(24), MiB(1) },               /* nested in the previous */
-		{ MiB(8) + 123, MiB(4) },          /* duplicate */
-		{ MiB(16), PAGE_SIZE },            /* adjacent to { 10M, 6M }: merged */
-		{ MiB(16) + PAGE_SIZE, PAGE_SIZE * 3 },
+	    {MiB(8) + 123, MiB(4)},  /* unaligned both ends */
+	    {0x0, 0x9fc00},	     /* low memory, frame 0 included */
+	    {MiB(10), MiB(6)},	     /* overlaps the first */
+	    {MiB(2) + 1, PAGE_SIZE}, /* no whole frame */
+	    {MiB(3), 0},	     /* empty */
+	    {MiB(20), MiB(12) - 5},  /* ends short of a frame */
+	    {MiB(24), MiB(1)},	     /* nested in the previous */
+	    {MiB(8) + 123, MiB(4)},  /* duplicate */
+	    {MiB(16), PAGE_SIZE},    /* adjacent to { 10M, 6M }: merged */
+	    {MiB(16) + PAGE_SIZE, PAGE_SIZE * 3},
 	};
 	boot(MiB(32), r, ARRAY_SIZE(r));
 	assert_false(model_managed[0]);
 	assert_true(model_managed[1]);
-	assert_false(model_managed[PFN(MiB(8))]);      /* partial first frame */
+	assert_false(model_managed[PFN(MiB(8))]); /* partial first frame */
 	assert_true(model_managed[PFN(MiB(8)) + 1]);
 	assert_false(model_managed[PFN(MiB(2))]);
 	assert_false(model_managed[PFN(MiB(32)) - 1]); /* partial last frame */
@@ -321,7 +320,7 @@ static void test_no_memory(void **state)
 	EXPECT_PANIC(pmm_free(PAGE_SIZE), "not managed");
 
 	/* Only partial frames, and frame 0 alone: still nothing. */
-	const struct mem_region r[] = { { 100, 4000 }, { 0, PAGE_SIZE }, { 0x5001, 0x1ffe } };
+	const struct mem_region r[] = {{100, 4000}, {0, PAGE_SIZE}, {0x5001, 0x1ffe}};
 	boot(MiB(1), r, ARRAY_SIZE(r));
 	assert_int_equal(pmm_total_frames(), 0);
 	assert_int_equal(pmm_alloc(), 0);
@@ -335,14 +334,14 @@ static void test_bookkeeping_placement(void **state)
 	enum { N = 1024 };
 	struct mem_region r[N + 1];
 	for (size_t i = 0; i < N; i++)
-		r[i] = (struct mem_region){ KiB(64) * (i + 1), PAGE_SIZE };
+		r[i] = (struct mem_region){KiB(64) * (i + 1), PAGE_SIZE};
 	host_phys_setup(MiB(72));
 	EXPECT_PANIC(pmm_init(r, N), "bookkeeping");
 
 	/* With one region big enough it goes there, even though it is the
 	 * lowest; and every single-frame region is still managed. */
-	r[N] = (struct mem_region){ MiB(70), PAGE_SIZE * 3 };
-	r[0] = (struct mem_region){ KiB(4), KiB(40) }; /* 10 frames, low */
+	r[N] = (struct mem_region){MiB(70), PAGE_SIZE * 3};
+	r[0] = (struct mem_region){KiB(4), KiB(40)}; /* 10 frames, low */
 	boot(MiB(72), r, N + 1);
 	assert_int_equal(pmm_meta_frames, 5);
 	assert_int_equal(pmm_meta_base, KiB(44) - 5 * PAGE_SIZE);
@@ -355,10 +354,12 @@ static void test_bookkeeping_placement(void **state)
 static void test_contig_alignment(void **state)
 {
 	(void)state;
-	struct mem_region r = { PAGE_SIZE, MiB(64) - PAGE_SIZE };
+	struct mem_region r = {PAGE_SIZE, MiB(64) - PAGE_SIZE};
 	boot(MiB(64), &r, 1);
-	static const struct { size_t count, align; } req[] = {
-		{ 8, 8 }, { 1, 512 }, { 3, 4 }, { 100, 1 }, { 513, 512 }, { 1, 1 }, { 7, 0 },
+	static const struct {
+		size_t count, align;
+	} req[] = {
+	    {8, 8}, {1, 512}, {3, 4}, {100, 1}, {513, 512}, {1, 1}, {7, 0},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(req); i++) {
 		size_t align = req[i].align ? req[i].align : 1;
@@ -379,7 +380,7 @@ static void test_contig_alignment(void **state)
 static void test_contig_fragmented(void **state)
 {
 	(void)state;
-	struct mem_region r = { 0, MiB(8) };
+	struct mem_region r = {0, MiB(8)};
 	boot(MiB(8), &r, 1);
 	exhaust();
 	/* Free every other frame of 4-6 MiB, a 16-frame run at a 16-aligned
@@ -414,7 +415,7 @@ static void test_contig_fragmented(void **state)
 static void test_contig_max_addr(void **state)
 {
 	(void)state;
-	struct mem_region r = { 0, MiB(32) };
+	struct mem_region r = {0, MiB(32)};
 	boot(MiB(32), &r, 1);
 	/* Below 4 KiB is only frame 0, which is never managed. */
 	assert_int_equal(pmm_alloc_contig(1, 1, PAGE_SIZE), 0);
@@ -447,7 +448,7 @@ static void test_contig_max_addr(void **state)
 static void test_reserve(void **state)
 {
 	(void)state;
-	const struct mem_region r[] = { { 0, MiB(4) }, { MiB(6), MiB(2) } };
+	const struct mem_region r[] = {{0, MiB(4)}, {MiB(6), MiB(2)}};
 	boot(MiB(8), r, 2);
 	size_t total = pmm_total_frames();
 
@@ -455,10 +456,10 @@ static void test_reserve(void **state)
 	assert_int_equal(pmm_free_frames(), total - 3);
 	assert_int_equal(pmm_peak_used_frames(), 3);
 	pmm_reserve(0x101000, PAGE_SIZE); /* already reserved: no change */
-	pmm_reserve(MiB(5), MiB(1));      /* a hole: no change */
-	pmm_reserve(GiB(1024), MiB(1));   /* past the end: no change */
-	pmm_reserve(MiB(1), 0);           /* empty: no change */
-	pmm_reserve(0, PAGE_SIZE);        /* frame 0: not managed, no change */
+	pmm_reserve(MiB(5), MiB(1));	  /* a hole: no change */
+	pmm_reserve(GiB(1024), MiB(1));	  /* past the end: no change */
+	pmm_reserve(MiB(1), 0);		  /* empty: no change */
+	pmm_reserve(0, PAGE_SIZE);	  /* frame 0: not managed, no change */
 	pmm_reserve(pmm_meta_base, PAGE_SIZE);
 	pmm_reserve(UINT64_MAX - 10, 100); /* wraps: clamped, no change */
 	assert_int_equal(pmm_free_frames(), total - 3);
@@ -491,7 +492,7 @@ static void test_reserve(void **state)
 static void test_bad_free_panics(void **state)
 {
 	(void)state;
-	const struct mem_region r[] = { { 0, MiB(2) }, { MiB(3), MiB(1) } };
+	const struct mem_region r[] = {{0, MiB(2)}, {MiB(3), MiB(1)}};
 	boot(MiB(4), r, 2);
 	paddr_t a = pmm_alloc();
 	pmm_free(a);
@@ -499,11 +500,11 @@ static void test_bad_free_panics(void **state)
 	EXPECT_PANIC(pmm_free(a), "double free");
 	assert_int_equal(pmm_free_frames(), nfree);
 
-	EXPECT_PANIC(pmm_free(0), "not managed");                  /* frame 0 */
+	EXPECT_PANIC(pmm_free(0), "not managed");		   /* frame 0 */
 	EXPECT_PANIC(pmm_free(MiB(2) + PAGE_SIZE), "not managed"); /* a hole */
-	EXPECT_PANIC(pmm_free(MiB(4)), "not managed");             /* past the end */
+	EXPECT_PANIC(pmm_free(MiB(4)), "not managed");		   /* past the end */
 	EXPECT_PANIC(pmm_free(GiB(4096)), "not managed");
-	EXPECT_PANIC(pmm_free(pmm_meta_base), "not managed");      /* the bitmap */
+	EXPECT_PANIC(pmm_free(pmm_meta_base), "not managed"); /* the bitmap */
 	EXPECT_PANIC(pmm_free(a + 8), "not a frame address");
 	assert_int_equal(pmm_free_frames(), nfree);
 
@@ -527,7 +528,7 @@ static void test_bad_free_panics(void **state)
 static void test_peak(void **state)
 {
 	(void)state;
-	struct mem_region r = { 0, MiB(4) };
+	struct mem_region r = {0, MiB(4)};
 	boot(MiB(4), &r, 1);
 	paddr_t a[20];
 	for (int i = 0; i < 10; i++)
@@ -565,14 +566,17 @@ static void test_random_stress(void **state)
 {
 	(void)state;
 	const struct mem_region r[] = {
-		{ 0x1000, 0x9e000 }, { MiB(1), MiB(14) + 77 }, { MiB(15), MiB(3) },
-		{ MiB(20) - 5, MiB(4) }, { MiB(26), MiB(2) },
+	    {0x1000, 0x9e000},	   {MiB(1), MiB(14) + 77}, {MiB(15), MiB(3)},
+	    {MiB(20) - 5, MiB(4)}, {MiB(26), MiB(2)},
 	};
 	boot(MiB(28), r, ARRAY_SIZE(r));
 	rng_state = getenv("PMM_SEED") ? strtoull(getenv("PMM_SEED"), NULL, 0) : 0x1234567;
 
 	enum { MAXLIVE = 4096 };
-	static struct { paddr_t a; size_t n; } live[MAXLIVE];
+	static struct {
+		paddr_t a;
+		size_t n;
+	} live[MAXLIVE];
 	size_t nlive = 0, fails = 0;
 	for (int op = 0; op < 12000; op++) {
 		unsigned kind = rnd() % 8;
@@ -596,7 +600,7 @@ static void test_random_stress(void **state)
 		} else {
 			size_t count = 1 + rnd() % (rnd() % 4 ? 8 : 300);
 			size_t align = 1ul << (rnd() % 8);
-			static const paddr_t limits[] = { 0, MiB(16), MiB(1), MiB(27) + 5 };
+			static const paddr_t limits[] = {0, MiB(16), MiB(1), MiB(27) + 5};
 			paddr_t max = limits[rnd() % ARRAY_SIZE(limits)];
 			uint64_t want = model_expect_contig(count, align, max);
 			paddr_t a = pmm_alloc_contig(count, align, max);
@@ -612,8 +616,8 @@ static void test_random_stress(void **state)
 		if (op % 256 == 0)
 			check_counts();
 	}
-	print_message("stress: %zu live blocks, %zu contig failures, %zu frames free of %zu\n",
-		      nlive, fails, pmm_free_frames(), pmm_total_frames());
+	print_message("stress: %zu live blocks, %zu contig failures, %zu frames free of %zu\n", nlive, fails,
+		      pmm_free_frames(), pmm_total_frames());
 	assert_true(fails > 0); /* the run reached the hard cases */
 	while (nlive > 0) {
 		nlive--;
@@ -631,8 +635,8 @@ static void test_24g(void **state)
 {
 	(void)state;
 	const uint64_t top = GiB(24) + MiB(512);
-	void *mem = mmap(NULL, top, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *mem =
+	    mmap(NULL, top, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (mem == MAP_FAILED) {
 		skip();
 		return;
@@ -641,9 +645,9 @@ static void test_24g(void **state)
 	host_phys_base = mem;
 
 	const struct mem_region r[] = {
-		{ GiB(4), top - GiB(4) },
-		{ 0x1000, 0x9e000 },
-		{ MiB(1), GiB(3) - MiB(1) - 0x1000 },
+	    {GiB(4), top - GiB(4)},
+	    {0x1000, 0x9e000},
+	    {MiB(1), GiB(3) - MiB(1) - 0x1000},
 	};
 	pmm_init(r, ARRAY_SIZE(r));
 	uint64_t nf = PFN(top);
@@ -688,19 +692,19 @@ static void test_24g(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_single_region, teardown),
-		cmocka_unit_test_teardown(test_zone_preference, teardown),
-		cmocka_unit_test_teardown(test_messy_regions, teardown),
-		cmocka_unit_test_teardown(test_no_memory, teardown),
-		cmocka_unit_test_teardown(test_bookkeeping_placement, teardown),
-		cmocka_unit_test_teardown(test_contig_alignment, teardown),
-		cmocka_unit_test_teardown(test_contig_fragmented, teardown),
-		cmocka_unit_test_teardown(test_contig_max_addr, teardown),
-		cmocka_unit_test_teardown(test_reserve, teardown),
-		cmocka_unit_test_teardown(test_bad_free_panics, teardown),
-		cmocka_unit_test_teardown(test_peak, teardown),
-		cmocka_unit_test_teardown(test_random_stress, teardown),
-		cmocka_unit_test_teardown(test_24g, teardown),
+	    cmocka_unit_test_teardown(test_single_region, teardown),
+	    cmocka_unit_test_teardown(test_zone_preference, teardown),
+	    cmocka_unit_test_teardown(test_messy_regions, teardown),
+	    cmocka_unit_test_teardown(test_no_memory, teardown),
+	    cmocka_unit_test_teardown(test_bookkeeping_placement, teardown),
+	    cmocka_unit_test_teardown(test_contig_alignment, teardown),
+	    cmocka_unit_test_teardown(test_contig_fragmented, teardown),
+	    cmocka_unit_test_teardown(test_contig_max_addr, teardown),
+	    cmocka_unit_test_teardown(test_reserve, teardown),
+	    cmocka_unit_test_teardown(test_bad_free_panics, teardown),
+	    cmocka_unit_test_teardown(test_peak, teardown),
+	    cmocka_unit_test_teardown(test_random_stress, teardown),
+	    cmocka_unit_test_teardown(test_24g, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,8 +37,7 @@ static void test_info(void)
 	EXPECT(sys_info(ALDER_INFO_CPU_ID, &cpu) == 0 && cpu < count);
 	EXPECT(sys_info(ALDER_INFO_FREE_FRAMES, &frames) == 0 && frames > 0);
 	EXPECT(sys_info(ALDER_INFO_PEAK_KIB, &peak) == 0 && peak > 0);
-	EXPECT(sys_info(ALDER_INFO_TSC, &tsc1) == 0 && sys_info(ALDER_INFO_TSC, &tsc2) == 0 &&
-	       tsc2 > tsc1);
+	EXPECT(sys_info(ALDER_INFO_TSC, &tsc1) == 0 && sys_info(ALDER_INFO_TSC, &tsc2) == 0 && tsc2 > tsc1);
 	EXPECT(sys_info(ALDER_INFO_BOOT_FLAGS, &flags) == 0);
 }
 
@@ -59,8 +58,7 @@ static void test_spawn(void)
 	EXPECT_ERR2("sys_spawn(10000-byte path)", r, ALDER_EINVAL, ALDER_ENAMETOOLONG);
 
 	r = sys_spawn("/tests", 6, "", 0);
-	if (r != -ALDER_ENOENT && r != -ALDER_ENOEXEC && r != -ALDER_EACCES &&
-	    r != -ALDER_EINVAL)
+	if (r != -ALDER_ENOENT && r != -ALDER_ENOEXEC && r != -ALDER_EACCES && r != -ALDER_EINVAL)
 		u_expect_fail(__FILE__, __LINE__,
 			      "sys_spawn(directory /tests): got %ld (%s), expected an error", r,
 			      u_errname(r));
@@ -68,7 +66,7 @@ static void test_spawn(void)
 
 static void test_wait(void)
 {
-	static const long pids[] = { 0, -1, 1, 999999, -__LONG_MAX__ - 1 };
+	static const long pids[] = {0, -1, 1, 999999, -__LONG_MAX__ - 1};
 	struct alder_exit_info info;
 	char name[64];
 
@@ -79,8 +77,7 @@ static void test_wait(void)
 
 	long pid = sys_spawn("/tests/hello", 12, "", 0);
 	if (pid < 0) {
-		u_expect_fail(__FILE__, __LINE__, "spawn /tests/hello: %ld (%s)", pid,
-			      u_errname(pid));
+		u_expect_fail(__FILE__, __LINE__, "spawn /tests/hello: %ld (%s)", pid, u_errname(pid));
 		return;
 	}
 	info.how = -1;
@@ -105,8 +102,7 @@ static void test_thread_create(void)
 	r = sys_thread_create(never_run, NULL, (void *)0xffffffff80001000ull);
 	EXPECT_ERR2("sys_thread_create(kernel stack_top)", r, ALDER_EFAULT, ALDER_EINVAL);
 	r = sys_thread_create(never_run, NULL, (void *)0x8000000000001000ull);
-	EXPECT_ERR2("sys_thread_create(non-canonical stack_top)", r, ALDER_EFAULT,
-		    ALDER_EINVAL);
+	EXPECT_ERR2("sys_thread_create(non-canonical stack_top)", r, ALDER_EFAULT, ALDER_EINVAL);
 }
 
 static void test_misc(void)

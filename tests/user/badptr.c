@@ -66,10 +66,8 @@ static void test_outputs(void)
 		const struct bad *b = &bad_ptrs[i];
 		uint64_t *p = (uint64_t *)(uintptr_t)b->addr;
 		EXPECT_ERR(case_name("sys_clock", b), sys_clock(p), ALDER_EFAULT);
-		EXPECT_ERR(case_name("sys_info", b), sys_info(ALDER_INFO_CPU_COUNT, p),
-			   ALDER_EFAULT);
-		EXPECT_ERR(case_name("sys_info(TSC)", b), sys_info(ALDER_INFO_TSC, p),
-			   ALDER_EFAULT);
+		EXPECT_ERR(case_name("sys_info", b), sys_info(ALDER_INFO_CPU_COUNT, p), ALDER_EFAULT);
+		EXPECT_ERR(case_name("sys_info(TSC)", b), sys_info(ALDER_INFO_TSC, p), ALDER_EFAULT);
 	}
 }
 
@@ -80,8 +78,8 @@ static void test_log(void)
 		const struct bad *b = &bad_ptrs[i];
 		if (b->readable)
 			continue;
-		EXPECT_ERR(case_name("sys_log", b),
-			   sys_log((const char *)(uintptr_t)b->addr, 16), ALDER_EFAULT);
+		EXPECT_ERR(case_name("sys_log", b), sys_log((const char *)(uintptr_t)b->addr, 16),
+			   ALDER_EFAULT);
 	}
 
 	const char *ok = "badptr\n";
@@ -89,12 +87,11 @@ static void test_log(void)
 	EXPECT_ERR2("sys_log(len ~0)", sys_log(ok, ~(size_t)0), ALDER_EFAULT, ALDER_EINVAL);
 	EXPECT_ERR2("sys_log(ptr+len wraps)", sys_log((const char *)text, (size_t)0 - text + 16),
 		    ALDER_EFAULT, ALDER_EINVAL);
-	EXPECT_ERR2("sys_log(len past user end)",
-		    sys_log((const char *)text, ULIB_USER_END - text + PAGE), ALDER_EFAULT,
-		    ALDER_EINVAL);
+	EXPECT_ERR2("sys_log(len past user end)", sys_log((const char *)text, ULIB_USER_END - text + PAGE),
+		    ALDER_EFAULT, ALDER_EINVAL);
 	/* Starts in mapped .bss, runs into the unmapped page after it. */
-	EXPECT_ERR2("sys_log(runs off .bss)", sys_log((const char *)((uintptr_t)__bss_end - 16), 2 * PAGE), ALDER_EFAULT,
-		    ALDER_EINVAL);
+	EXPECT_ERR2("sys_log(runs off .bss)", sys_log((const char *)((uintptr_t)__bss_end - 16), 2 * PAGE),
+		    ALDER_EFAULT, ALDER_EINVAL);
 }
 
 /* Reap a child that a failing sys_spawn check should not have created. */
@@ -129,9 +126,9 @@ static void test_spawn(void)
 		const char *name;
 		uint64_t len;
 	} sizes[] = {
-		{ "len ~0", ~0ull },
-		{ "ptr+len wraps", 0 - (uint64_t)text + 16 },
-		{ "len past user end", ULIB_USER_END - text + PAGE },
+	    {"len ~0", ~0ull},
+	    {"ptr+len wraps", 0 - (uint64_t)text + 16},
+	    {"len past user end", ULIB_USER_END - text + PAGE},
 	};
 	for (size_t i = 0; i < U_ARRAY_SIZE(sizes); i++) {
 		const char *ptr = (const char *)text;
@@ -142,16 +139,16 @@ static void test_spawn(void)
 		r = sys_spawn(ptr, len, "", 0);
 		if (r != -ALDER_EFAULT && r != -ALDER_EINVAL && r != -ALDER_ENAMETOOLONG)
 			u_expect_fail(__FILE__, __LINE__,
-				      "%s: got %ld (%s), expected -EFAULT, -EINVAL or -ENAMETOOLONG",
-				      name, r, u_errname(r));
+				      "%s: got %ld (%s), expected -EFAULT, -EINVAL or -ENAMETOOLONG", name, r,
+				      u_errname(r));
 		reap_unexpected(r);
 
 		u_snprintf(name, sizeof(name), "sys_spawn arg %s", sizes[i].name);
 		r = sys_spawn(hello, sizeof(hello) - 1, ptr, len);
 		if (r != -ALDER_EFAULT && r != -ALDER_EINVAL && r != -ALDER_E2BIG)
 			u_expect_fail(__FILE__, __LINE__,
-				      "%s: got %ld (%s), expected -EFAULT, -EINVAL or -E2BIG", name,
-				      r, u_errname(r));
+				      "%s: got %ld (%s), expected -EFAULT, -EINVAL or -E2BIG", name, r,
+				      u_errname(r));
 		reap_unexpected(r);
 	}
 }
@@ -173,17 +170,14 @@ static void test_wait(void)
 			return;
 		}
 		EXPECT_ERR(case_name("sys_wait info", b),
-			   sys_wait(pid, (struct alder_exit_info *)(uintptr_t)b->addr),
-			   ALDER_EFAULT);
+			   sys_wait(pid, (struct alder_exit_info *)(uintptr_t)b->addr), ALDER_EFAULT);
 
-		struct alder_exit_info info = { .how = -1 };
+		struct alder_exit_info info = {.how = -1};
 		long r = sys_wait(pid, &info);
 		if (r >= 0) {
 			if (info.how != ALDER_EXIT_NORMAL || info.status != 0)
-				u_expect_fail(__FILE__, __LINE__,
-					      "after %s: child ended how=%d status=%d",
-					      case_name("sys_wait info", b), info.how,
-					      info.status);
+				u_expect_fail(__FILE__, __LINE__, "after %s: child ended how=%d status=%d",
+					      case_name("sys_wait info", b), info.how, info.status);
 		} else {
 			EXPECT_ERR(case_name("second sys_wait after", b), r, ALDER_ECHILD);
 		}

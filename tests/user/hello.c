@@ -27,10 +27,9 @@ int main(const char *arg, size_t arg_len)
 		int reg;
 		const char *name;
 	} zero_regs[] = {
-		{ ULIB_REG_RAX, "rax" }, { ULIB_REG_RBX, "rbx" }, { ULIB_REG_RDX, "rdx" },
-		{ ULIB_REG_RBP, "rbp" }, { ULIB_REG_R8, "r8" },   { ULIB_REG_R9, "r9" },
-		{ ULIB_REG_R10, "r10" }, { ULIB_REG_R12, "r12" }, { ULIB_REG_R13, "r13" },
-		{ ULIB_REG_R14, "r14" }, { ULIB_REG_R15, "r15" },
+	    {ULIB_REG_RAX, "rax"}, {ULIB_REG_RBX, "rbx"}, {ULIB_REG_RDX, "rdx"}, {ULIB_REG_RBP, "rbp"},
+	    {ULIB_REG_R8, "r8"},   {ULIB_REG_R9, "r9"},	  {ULIB_REG_R10, "r10"}, {ULIB_REG_R12, "r12"},
+	    {ULIB_REG_R13, "r13"}, {ULIB_REG_R14, "r14"}, {ULIB_REG_R15, "r15"},
 	};
 	for (size_t i = 0; i < U_ARRAY_SIZE(zero_regs); i++) {
 		uint64_t v = u_entry_regs[zero_regs[i].reg];

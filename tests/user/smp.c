@@ -30,13 +30,13 @@ struct spinner {
 	uint64_t seq;
 	uint64_t overlaps;
 	uint64_t cpus_seen; /* bit n: ran on CPU n (n < 64) */
-	long error;         /* sys_info failure, or 1 for a CPU id >= count */
+	long error;	    /* sys_info failure, or 1 for a CPU id >= count */
 	unsigned done;
 } __attribute__((aligned(64)));
 
 static struct spinner spin[2];
 static uint8_t stacks[2][STACK_SIZE] __attribute__((aligned(16)));
-static uint64_t ncpus;    /* written by main before the threads start */
+static uint64_t ncpus;	  /* written by main before the threads start */
 static uint64_t deadline; /* likewise */
 
 static bool finished_enough(void)
@@ -44,8 +44,7 @@ static bool finished_enough(void)
 	if (ncpus >= 2)
 		return u_atomic_load(&spin[0].overlaps) >= OVERLAP_TARGET &&
 		       u_atomic_load(&spin[1].overlaps) >= OVERLAP_TARGET;
-	return u_atomic_load(&spin[0].seq) >= MIN_PROGRESS &&
-	       u_atomic_load(&spin[1].seq) >= MIN_PROGRESS;
+	return u_atomic_load(&spin[0].seq) >= MIN_PROGRESS && u_atomic_load(&spin[1].seq) >= MIN_PROGRESS;
 }
 
 static void spinner_main(void *arg)
@@ -114,12 +113,12 @@ int main(const char *arg, size_t arg_len)
 
 	u_printf("smp: %lu cpus, %lu ms; thread 0: %lu iterations, %lu overlaps, cpus 0x%lx; "
 		 "thread 1: %lu iterations, %lu overlaps, cpus 0x%lx\n",
-		 ncpus, (u_now_ns() - start) / U_NS_PER_MS, spin[0].seq, spin[0].overlaps,
-		 spin[0].cpus_seen, spin[1].seq, spin[1].overlaps, spin[1].cpus_seen);
+		 ncpus, (u_now_ns() - start) / U_NS_PER_MS, spin[0].seq, spin[0].overlaps, spin[0].cpus_seen,
+		 spin[1].seq, spin[1].overlaps, spin[1].cpus_seen);
 	for (int i = 0; i < 2; i++) {
 		if (spin[i].error != 0) {
-			u_printf("smp: thread %d: sys_info(CPU_ID) failed or out of range (%ld)\n",
-				 i, spin[i].error);
+			u_printf("smp: thread %d: sys_info(CPU_ID) failed or out of range (%ld)\n", i,
+				 spin[i].error);
 			return 1;
 		}
 	}

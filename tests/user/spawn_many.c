@@ -23,15 +23,15 @@ struct child {
 };
 
 static const struct child children[] = {
-	{ "hello", "/tests/hello", "", ALDER_EXIT_NORMAL, 0 },
-	{ "fault", "/tests/fault_null", "", ALDER_EXIT_FAULT, 14 },
-	{ "badsys", "/tests/badsys", "native", ALDER_EXIT_BADSYS, -1 },
-	{ "threads", "/tests/threads", "", ALDER_EXIT_NORMAL, 0 },
+    {"hello", "/tests/hello", "", ALDER_EXIT_NORMAL, 0},
+    {"fault", "/tests/fault_null", "", ALDER_EXIT_FAULT, 14},
+    {"badsys", "/tests/badsys", "native", ALDER_EXIT_BADSYS, -1},
+    {"threads", "/tests/threads", "", ALDER_EXIT_NORMAL, 0},
 };
 
 static void run_once(const struct child *c, int n)
 {
-	struct alder_exit_info info = { .how = -1, .status = -1 };
+	struct alder_exit_info info = {.how = -1, .status = -1};
 	const char *call = "?";
 	long r = u_run(c->path, c->arg, &info, &call);
 
@@ -43,8 +43,8 @@ static void run_once(const struct child *c, int n)
 	if (info.how != c->how || (c->status != -1 && info.status != c->status)) {
 		char got[96];
 		u_format_exit(got, sizeof(got), &info);
-		u_printf("spawn_many: run %d of %s: %s, expected how %d status %d\n", n, c->path,
-			 got, c->how, c->status);
+		u_printf("spawn_many: run %d of %s: %s, expected how %d status %d\n", n, c->path, got, c->how,
+			 c->status);
 		sys_exit(1);
 	}
 }
@@ -82,8 +82,8 @@ int main(const char *arg, size_t arg_len)
 		sys_sleep(10 * U_NS_PER_MS);
 		after = free_frames();
 	}
-	u_printf("spawn_many: %d runs of %s: free frames %lu before, %lu after\n", RUNS, c->path,
-		 before, after);
+	u_printf("spawn_many: %d runs of %s: free frames %lu before, %lu after\n", RUNS, c->path, before,
+		 after);
 	if (after < before) {
 		u_printf("spawn_many: %lu frames leaked (%lu per run)\n", before - after,
 			 (before - after) / RUNS);

@@ -70,8 +70,7 @@ int main(const char *arg, size_t arg_len)
 	for (uintptr_t i = 0; i < NTHREADS; i++) {
 		tids[i] = u_thread_start(worker, (void *)i, stacks[i], STACK_SIZE);
 		if (tids[i] < 0) {
-			u_printf("threads: sys_thread_create: %ld (%s)\n", tids[i],
-				 u_errname(tids[i]));
+			u_printf("threads: sys_thread_create: %ld (%s)\n", tids[i], u_errname(tids[i]));
 			return 1;
 		}
 		for (uintptr_t j = 0; j < i; j++)

@@ -90,9 +90,14 @@ void trap_exception(struct trap_frame *f)
 	if (trap_from_user(f)) {
 		struct thread *t = thread_current();
 		uint64_t addr = v == 14 ? read_cr2() : 0;
-		log_warn("user fault: process %u (%s) thread %u: %s (vector %u) at rip %lx%s%lx err %lx; killed",
-			 t->proc ? t->proc->pid : 0, t->proc ? t->proc->name : "?", t->tid, exc_names[v], v,
-			 f->rip, v == 14 ? " addr " : "", addr, f->error);
+		if (v == 14)
+			log_warn("user fault: process %u (%s) thread %u: page fault at rip %lx addr %lx err %lx; killed",
+				 t->proc ? t->proc->pid : 0, t->proc ? t->proc->name : "?", t->tid, f->rip, addr,
+				 f->error);
+		else
+			log_warn("user fault: process %u (%s) thread %u: %s (vector %u) at rip %lx err %lx; killed",
+				 t->proc ? t->proc->pid : 0, t->proc ? t->proc->name : "?", t->tid, exc_names[v], v,
+				 f->rip, f->error);
 		process_exit(ALDER_EXIT_FAULT, (int)v, addr);
 	}
 	if (v == 14 && try_fixup(f))

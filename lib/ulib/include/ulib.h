@@ -47,10 +47,22 @@ int main(const char *arg, size_t arg_len);
  * checks this.
  */
 enum {
-	ULIB_REG_RAX, ULIB_REG_RBX, ULIB_REG_RCX, ULIB_REG_RDX,
-	ULIB_REG_RSI, ULIB_REG_RDI, ULIB_REG_RBP, ULIB_REG_RSP,
-	ULIB_REG_R8, ULIB_REG_R9, ULIB_REG_R10, ULIB_REG_R11,
-	ULIB_REG_R12, ULIB_REG_R13, ULIB_REG_R14, ULIB_REG_R15,
+	ULIB_REG_RAX,
+	ULIB_REG_RBX,
+	ULIB_REG_RCX,
+	ULIB_REG_RDX,
+	ULIB_REG_RSI,
+	ULIB_REG_RDI,
+	ULIB_REG_RBP,
+	ULIB_REG_RSP,
+	ULIB_REG_R8,
+	ULIB_REG_R9,
+	ULIB_REG_R10,
+	ULIB_REG_R11,
+	ULIB_REG_R12,
+	ULIB_REG_R13,
+	ULIB_REG_R14,
+	ULIB_REG_R15,
 	ULIB_REG_COUNT
 };
 extern uint64_t u_entry_regs[ULIB_REG_COUNT];
@@ -79,25 +91,18 @@ static inline long u_syscall1(uint64_t nr, uint64_t a1)
 static inline long u_syscall2(uint64_t nr, uint64_t a1, uint64_t a2)
 {
 	long ret;
-	__asm__ volatile("syscall"
-			 : "=a"(ret)
-			 : "a"(nr), "D"(a1), "S"(a2)
-			 : "rcx", "r11", "memory");
+	__asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a1), "S"(a2) : "rcx", "r11", "memory");
 	return ret;
 }
 
 static inline long u_syscall3(uint64_t nr, uint64_t a1, uint64_t a2, uint64_t a3)
 {
 	long ret;
-	__asm__ volatile("syscall"
-			 : "=a"(ret)
-			 : "a"(nr), "D"(a1), "S"(a2), "d"(a3)
-			 : "rcx", "r11", "memory");
+	__asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a1), "S"(a2), "d"(a3) : "rcx", "r11", "memory");
 	return ret;
 }
 
-static inline long u_syscall4(uint64_t nr, uint64_t a1, uint64_t a2, uint64_t a3,
-			      uint64_t a4)
+static inline long u_syscall4(uint64_t nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4)
 {
 	long ret;
 	register uint64_t r10 __asm__("r10") = a4;
@@ -108,8 +113,7 @@ static inline long u_syscall4(uint64_t nr, uint64_t a1, uint64_t a2, uint64_t a3
 	return ret;
 }
 
-static inline long u_syscall5(uint64_t nr, uint64_t a1, uint64_t a2, uint64_t a3,
-			      uint64_t a4, uint64_t a5)
+static inline long u_syscall5(uint64_t nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
 {
 	long ret;
 	register uint64_t r10 __asm__("r10") = a4;
@@ -121,8 +125,8 @@ static inline long u_syscall5(uint64_t nr, uint64_t a1, uint64_t a2, uint64_t a3
 	return ret;
 }
 
-static inline long u_syscall6(uint64_t nr, uint64_t a1, uint64_t a2, uint64_t a3,
-			      uint64_t a4, uint64_t a5, uint64_t a6)
+static inline long u_syscall6(uint64_t nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5,
+			      uint64_t a6)
 {
 	long ret;
 	register uint64_t r10 __asm__("r10") = a4;
@@ -163,8 +167,7 @@ uint64_t u_now_ns(void);
  * Returns 0 with *info filled, or a negative errno; *failed_call then names
  * the call that failed ("spawn" or "wait"). failed_call may be NULL.
  */
-long u_run(const char *path, const char *arg, struct alder_exit_info *info,
-	   const char **failed_call);
+long u_run(const char *path, const char *arg, struct alder_exit_info *info, const char **failed_call);
 
 /*
  * Start fn(arg) on a new thread of this process, running on the caller-owned
@@ -209,8 +212,7 @@ bool u_parse_long(const char *s, long *out);
  * (like C's snprintf); buf is always NUL-terminated when size > 0.
  */
 int u_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
-int u_snprintf(char *buf, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int u_snprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /*
  * Format into a stack buffer (U_PRINTF_MAX bytes, longer output is cut and
  * ends in "...\n") and write it with exactly one sys_log call, so lines from
@@ -247,9 +249,8 @@ static inline void u_cpu_relax(void)
 #define u_atomic_fetch_add(p, v) __atomic_fetch_add((p), (v), __ATOMIC_SEQ_CST)
 #define u_atomic_exchange(p, v) __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
 /* Strong CAS; on failure *expected is updated to the current value. */
-#define u_atomic_cas(p, expected, desired)                                      \
-	__atomic_compare_exchange_n((p), (expected), (desired), false,         \
-				    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
+#define u_atomic_cas(p, expected, desired)                                                                   \
+	__atomic_compare_exchange_n((p), (expected), (desired), false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
 
 #define U_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -11,22 +11,22 @@
 #include <ulib.h>
 
 noreturn void u_check_failed(const char *expr, const char *file, int line);
-noreturn void u_check_failed_eq(const char *a_expr, const char *b_expr, long long a,
-				long long b, const char *file, int line);
+noreturn void u_check_failed_eq(const char *a_expr, const char *b_expr, long long a, long long b,
+				const char *file, int line);
 
 /* Stop with "check failed: <expr> at file:line" and exit status 1. */
-#define CHECK(cond)                                                             \
-	do {                                                                    \
-		if (!(cond))                                                    \
-			u_check_failed(#cond, __FILE__, __LINE__);              \
+#define CHECK(cond)                                                                                          \
+	do {                                                                                                 \
+		if (!(cond))                                                                                 \
+			u_check_failed(#cond, __FILE__, __LINE__);                                           \
 	} while (0)
 
 /* Like CHECK(a == b), printing both values. */
-#define CHECK_EQ(a, b)                                                          \
-	do {                                                                    \
-		long long u_a_ = (long long)(a), u_b_ = (long long)(b);         \
-		if (u_a_ != u_b_)                                               \
-			u_check_failed_eq(#a, #b, u_a_, u_b_, __FILE__, __LINE__); \
+#define CHECK_EQ(a, b)                                                                                       \
+	do {                                                                                                 \
+		long long u_a_ = (long long)(a), u_b_ = (long long)(b);                                      \
+		if (u_a_ != u_b_)                                                                            \
+			u_check_failed_eq(#a, #b, u_a_, u_b_, __FILE__, __LINE__);                           \
 	} while (0)
 
 /* Failures counted by the EXPECT_* helpers in this process. */
@@ -39,16 +39,14 @@ extern unsigned u_test_failures;
  */
 bool u_expect_err2(const char *what, long got, int e1, int e2, const char *file, int line);
 #define EXPECT_ERR(what, got, e) u_expect_err2((what), (got), (e), (e), __FILE__, __LINE__)
-#define EXPECT_ERR2(what, got, e1, e2)                                          \
-	u_expect_err2((what), (got), (e1), (e2), __FILE__, __LINE__)
+#define EXPECT_ERR2(what, got, e1, e2) u_expect_err2((what), (got), (e1), (e2), __FILE__, __LINE__)
 
 /* Record a failure with a message (printf format). */
-void u_expect_fail(const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-#define EXPECT(cond)                                                            \
-	do {                                                                    \
-		if (!(cond))                                                    \
-			u_expect_fail(__FILE__, __LINE__, "%s", #cond);         \
+void u_expect_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define EXPECT(cond)                                                                                         \
+	do {                                                                                                 \
+		if (!(cond))                                                                                 \
+			u_expect_fail(__FILE__, __LINE__, "%s", #cond);                                      \
 	} while (0)
 
 /* Exit status for main: 0 if no EXPECT failed, else 1 (and says how many). */
