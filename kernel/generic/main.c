@@ -83,12 +83,16 @@ static void parse_cmdline(void)
 
 static void memory_init(paddr_t info_phys, size_t info_size)
 {
-	pmm_init(boot.usable, boot.nusable);
-	pmm_reserve((paddr_t)(uintptr_t)_kernel_phys_start,
-		    (paddr_t)(uintptr_t)_kernel_end - KERNEL_IMAGE_BASE - (paddr_t)(uintptr_t)_kernel_phys_start);
-	pmm_reserve(info_phys, info_size);
+	/* Kept out of the allocator from the start: it writes its bookkeeping
+	 * into usable memory at once, and GRUB reports these as usable. */
+	struct mem_region keep[2 + BOOT_MAX_MODULES];
+	size_t nkeep = 0;
+	paddr_t kstart = (paddr_t)(uintptr_t)_kernel_phys_start;
+	keep[nkeep++] = (struct mem_region){ kstart, (paddr_t)(uintptr_t)_kernel_end - KERNEL_IMAGE_BASE - kstart };
+	keep[nkeep++] = (struct mem_region){ info_phys, info_size };
 	for (size_t i = 0; i < boot.nmodules; i++)
-		pmm_reserve(boot.modules[i].start, boot.modules[i].end - boot.modules[i].start);
+		keep[nkeep++] = (struct mem_region){ boot.modules[i].start, boot.modules[i].end - boot.modules[i].start };
+	pmm_init_except(boot.usable, boot.nusable, keep, nkeep);
 	heap_init();
 	log_info("memory: %lu MiB usable, %lu MiB free", pmm_total_frames() * PAGE_SIZE >> 20,
 		 pmm_free_frames() * PAGE_SIZE >> 20);
@@ -173,9 +177,9 @@ void kmain(uint32_t magic, paddr_t info_phys)
 	}
 
 	milestone(MS_INIT_START);
+	log_info("starting /init");
 	long pid = process_spawn("init", "", 0, 0);
 	if (pid < 0)
 		panic("cannot start /init: error %ld", pid);
-	log_info("started /init as process %ld", pid);
 	thread_exit();
 }

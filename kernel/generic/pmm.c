@@ -17,7 +17,13 @@
  *    pmm_free() can tell "double free" (managed, bit clear) from "not ours"
  *    (unmanaged) with a binary search and without a second bitmap.
  *  - The bitmap and the range list are carved from the top of the highest
- *    usable region big enough to hold them.
+ *    usable memory below the allocation limit that can hold them and
+ *    overlaps nothing the caller asked to keep (pmm_init_except): they are
+ *    written at once, before any pmm_reserve() could protect anything.
+ *  - Allocation limit: until pmm_set_alloc_limit() lifts it, no frame at or
+ *    above PMM_BOOT_LIMIT is handed out, because the boot page tables map
+ *    only that much of the direct map (the same idea as Linux memblock's
+ *    current_limit).
  *  - Zones: [0, 16 MiB), [16 MiB, 4 GiB), [4 GiB, end). pmm_alloc() takes from
  *    the highest zone that has a free frame, so ordinary allocations leave low
  *    memory to devices that can only address it (pmm_alloc_contig with a
@@ -78,6 +84,7 @@ static uint64_t pmm_meta_frames;
 static struct pmm_zone pmm_zones[PMM_NZONES];
 static size_t pmm_nfree;
 static size_t pmm_peak;
+static uint64_t pmm_limit; /* no frame at or past this is handed out; a multiple of PMM_BITS */
 
 /* ---- Bitmap primitives. Callers hold pmm_lock or own the bitmap (init). ---- */
 
@@ -238,21 +245,59 @@ static uint64_t pmm_find_run(uint64_t start_lo, uint64_t start_hi, uint64_t end_
 
 /* ---- Initialisation ---- */
 
-/* Clip a region to whole frames below PMM_MAX_PHYS: [*first, *end). */
-static void pmm_clip(const struct mem_region *r, uint64_t *first, uint64_t *end)
+/*
+ * Frames of [base, base+len) below PMM_MAX_PHYS: partial frames dropped
+ * (a usable region) or included (a range to keep). Returns [*first, *end).
+ */
+static void pmm_frames_of(paddr_t base, uint64_t len, bool round_out, uint64_t *first, uint64_t *end)
 {
-	uint64_t lo = r->base, hi = r->base + r->len;
+	uint64_t lo = base, hi = base + len;
 	if (hi < lo) /* wrapped */
 		hi = UINT64_MAX;
 	lo = MIN(lo, PMM_MAX_PHYS);
 	hi = MIN(hi, PMM_MAX_PHYS);
-	*first = ALIGN_UP(lo, PAGE_SIZE) >> PAGE_SHIFT;
-	*end = ALIGN_DOWN(hi, PAGE_SIZE) >> PAGE_SHIFT;
-	if (*end < *first)
+	if (round_out) {
+		*first = ALIGN_DOWN(lo, PAGE_SIZE) >> PAGE_SHIFT;
+		*end = ALIGN_UP(hi, PAGE_SIZE) >> PAGE_SHIFT;
+	} else {
+		*first = ALIGN_UP(lo, PAGE_SIZE) >> PAGE_SHIFT;
+		*end = ALIGN_DOWN(hi, PAGE_SIZE) >> PAGE_SHIFT;
+	}
+	if (*end < *first || len == 0)
 		*end = *first;
 }
 
+/*
+ * The highest start for need frames within [first, end) (never frame 0)
+ * that overlaps no keep range, or 0 if there is none. Each pass either
+ * succeeds or moves end below the start of a keep range it hit.
+ */
+static uint64_t pmm_place(uint64_t first, uint64_t end, uint64_t need, const struct mem_region *keep,
+			  size_t nkeep)
+{
+	first = MAX(first, 1);
+	while (end > first && end - first >= need) {
+		uint64_t s = end - need, clash = UINT64_MAX;
+		for (size_t k = 0; k < nkeep; k++) {
+			uint64_t kf, ke;
+			pmm_frames_of(keep[k].base, keep[k].len, true, &kf, &ke);
+			if (kf < ke && kf < end && ke > s)
+				clash = MIN(clash, kf);
+		}
+		if (clash == UINT64_MAX)
+			return s;
+		end = clash;
+	}
+	return 0;
+}
+
 void pmm_init(const struct mem_region *regions, size_t count)
+{
+	pmm_init_except(regions, count, NULL, 0);
+}
+
+void pmm_init_except(const struct mem_region *regions, size_t count, const struct mem_region *keep,
+		     size_t nkeep)
 {
 	/* Start from nothing (pmm_init also runs once per host test). */
 	pmm_bitmap = NULL;
@@ -261,13 +306,14 @@ void pmm_init(const struct mem_region *regions, size_t count)
 	pmm_nranges = pmm_total = pmm_nfree = pmm_peak = 0;
 	pmm_meta_base = 0;
 	pmm_meta_frames = 0;
+	pmm_limit = ALIGN_DOWN(PMM_BOOT_LIMIT >> PAGE_SHIFT, PMM_BITS);
 	memset(pmm_zones, 0, sizeof(pmm_zones));
 
 	/* Frame 0 alone is nothing to manage. */
 	uint64_t top = 0;
 	for (size_t i = 0; i < count; i++) {
 		uint64_t f, e;
-		pmm_clip(&regions[i], &f, &e);
+		pmm_frames_of(regions[i].base, regions[i].len, false, &f, &e);
 		if (e > MAX(f, 1))
 			top = MAX(top, e);
 	}
@@ -279,26 +325,25 @@ void pmm_init(const struct mem_region *regions, size_t count)
 	/*
 	 * Bookkeeping: the bitmap, then room for the range list. The union of
 	 * count intervals has at most count runs; cutting the bookkeeping
-	 * block out of one adds at most one more (frame 0 only trims).
+	 * block out of one adds at most one more (frame 0 only trims; kept
+	 * ranges stay managed, merely in use).
 	 */
 	uint64_t nwords = (top + PMM_BITS - 1) / PMM_BITS;
 	uint64_t bm_bytes = nwords * sizeof(uint64_t);
 	uint64_t meta_bytes = bm_bytes + (count + 1) * sizeof(struct pmm_range);
 	uint64_t meta_frames = (meta_bytes + PAGE_SIZE - 1) >> PAGE_SHIFT;
 
-	/* Top-down: the end of the highest region that can hold it, keeping low
-	 * memory for devices. Frame 0 is never used. */
+	/* Top-down, to keep low memory for devices, but below the allocation
+	 * limit: the direct map may cover nothing more yet. */
 	uint64_t meta_pfn = 0;
 	for (size_t i = 0; i < count; i++) {
 		uint64_t f, e;
-		pmm_clip(&regions[i], &f, &e);
-		f = MAX(f, 1);
-		if (e > f && e - f >= meta_frames && e - meta_frames > meta_pfn)
-			meta_pfn = e - meta_frames;
+		pmm_frames_of(regions[i].base, regions[i].len, false, &f, &e);
+		meta_pfn = MAX(meta_pfn, pmm_place(f, MIN(e, pmm_limit), meta_frames, keep, nkeep));
 	}
 	if (meta_pfn == 0)
-		panic("pmm: no usable region holds %llu frames of bookkeeping for %llu frames",
-		      (unsigned long long)meta_frames, (unsigned long long)top);
+		panic("pmm: no usable memory below 0x%llx holds %llu frames of bookkeeping",
+		      (unsigned long long)PMM_BOOT_LIMIT, (unsigned long long)meta_frames);
 
 	pmm_nframes = top;
 	pmm_nwords = nwords;
@@ -313,7 +358,7 @@ void pmm_init(const struct mem_region *regions, size_t count)
 	memset(pmm_bitmap, 0xff, bm_bytes);
 	for (size_t i = 0; i < count; i++) {
 		uint64_t f, e;
-		pmm_clip(&regions[i], &f, &e);
+		pmm_frames_of(regions[i].base, regions[i].len, false, &f, &e);
 		bm_fill(f, e, false);
 	}
 	bm_fill(0, 1, true);
@@ -334,29 +379,32 @@ void pmm_init(const struct mem_region *regions, size_t count)
 		pos = e;
 	}
 
+	/* Kept frames are managed and in use, as if reserved. */
+	for (size_t k = 0; k < nkeep; k++) {
+		uint64_t f, e;
+		pmm_frames_of(keep[k].base, keep[k].len, true, &f, &e);
+		bm_fill(MIN(f, pmm_nframes), MIN(e, pmm_nframes), true);
+	}
+
 	for (int z = 0; z < PMM_NZONES; z++) {
 		struct pmm_zone *zn = &pmm_zones[z];
 		zn->lo = MIN(zone_start_pfn[z], pmm_nframes);
 		zn->hi = z + 1 < PMM_NZONES ? MIN(zone_start_pfn[z + 1], pmm_nframes) : pmm_nframes;
 		zn->hint = zn->lo / PMM_BITS;
 		zn->nfree = bm_count_clear(zn->lo, zn->hi);
+		pmm_nfree += zn->nfree;
 	}
-	pmm_nfree = pmm_total;
+	pmm_peak = pmm_total - pmm_nfree;
 
-	log_info("pmm: %zu frames (%zu MiB) in %zu ranges, bookkeeping %llu frames at 0x%llx", pmm_total,
-		 pmm_total >> (20 - PAGE_SHIFT), pmm_nranges, (unsigned long long)meta_frames,
-		 (unsigned long long)pmm_meta_base);
+	log_info("pmm: %zu frames (%zu MiB) in %zu ranges, %zu kept, bookkeeping %llu frames at 0x%llx",
+		 pmm_total, pmm_total >> (20 - PAGE_SHIFT), pmm_nranges, pmm_total - pmm_nfree,
+		 (unsigned long long)meta_frames, (unsigned long long)pmm_meta_base);
 }
 
 void pmm_reserve(paddr_t base, uint64_t len)
 {
-	uint64_t lo = base, hi = base + len;
-	if (len == 0)
-		return;
-	if (hi < lo)
-		hi = UINT64_MAX;
-	uint64_t first = ALIGN_DOWN(MIN(lo, PMM_MAX_PHYS), PAGE_SIZE) >> PAGE_SHIFT;
-	uint64_t end = ALIGN_UP(MIN(hi, PMM_MAX_PHYS), PAGE_SIZE) >> PAGE_SHIFT;
+	uint64_t first, end;
+	pmm_frames_of(base, len, true, &first, &end);
 	first = MIN(first, pmm_nframes);
 	end = MIN(end, pmm_nframes);
 
@@ -377,6 +425,14 @@ void pmm_reserve(paddr_t base, uint64_t len)
 	spin_unlock_irqrestore(&pmm_lock, flags);
 }
 
+void pmm_set_alloc_limit(paddr_t end)
+{
+	unsigned long flags = spin_lock_irqsave(&pmm_lock);
+	/* Whole bitmap words, so a word never straddles the limit. */
+	pmm_limit = end ? ALIGN_DOWN(MIN(end, PMM_MAX_PHYS) >> PAGE_SHIFT, PMM_BITS) : UINT64_MAX;
+	spin_unlock_irqrestore(&pmm_lock, flags);
+}
+
 /* ---- Allocation ---- */
 
 paddr_t pmm_alloc(void)
@@ -386,18 +442,23 @@ paddr_t pmm_alloc(void)
 
 	for (int z = PMM_NZONES - 1; z >= 0; z--) {
 		struct pmm_zone *zn = &pmm_zones[z];
-		if (zn->nfree == 0)
+		if (zn->nfree == 0 || zn->lo >= pmm_limit)
 			continue;
-		uint64_t end_w = (zn->hi + PMM_BITS - 1) / PMM_BITS;
+		uint64_t end_w = (MIN(zn->hi, pmm_limit) + PMM_BITS - 1) / PMM_BITS;
 		uint64_t w = zn->hint;
 		while (w < end_w && pmm_bitmap[w] == ~0ull)
 			w++;
-		/* nfree > 0 promises a clear bit at or past the hint. */
-		if (w >= end_w)
-			panic("pmm: zone %d counts %zu free frames but its bitmap is full", z, zn->nfree);
-		zn->hint = w;
+		zn->hint = w; /* every word scanned was full */
+		if (w >= end_w) {
+			/* nfree > 0 promises a clear bit past the hint, unless
+			 * the limit cuts the zone short. */
+			if (zn->hi <= pmm_limit)
+				panic("pmm: zone %d counts %zu free frames but its bitmap is full", z,
+				      zn->nfree);
+			continue;
+		}
 		uint64_t pfn = w * PMM_BITS + (uint64_t)__builtin_ctzll(~pmm_bitmap[w]);
-		assert(pfn >= zn->lo && pfn < zn->hi);
+		assert(pfn >= zn->lo && pfn < zn->hi && pfn < pmm_limit);
 		pmm_take_locked(pfn, pfn + 1);
 		ret = pfn << PAGE_SHIFT;
 		break;
@@ -415,12 +476,11 @@ paddr_t pmm_alloc_contig(size_t count, size_t align_frames, paddr_t max_addr)
 	if (count == 0)
 		return 0;
 
-	uint64_t limit = pmm_nframes;
-	if (max_addr != 0)
-		limit = MIN(limit, max_addr >> PAGE_SHIFT);
-
 	paddr_t ret = 0;
 	unsigned long flags = spin_lock_irqsave(&pmm_lock);
+	uint64_t limit = MIN(pmm_nframes, pmm_limit);
+	if (max_addr != 0)
+		limit = MIN(limit, max_addr >> PAGE_SHIFT);
 	if (count > pmm_nfree)
 		goto out;
 

@@ -547,6 +547,60 @@ static void test_peak(void **state)
 	assert_int_equal(pmm_peak_used_frames(), 8 + 256);
 }
 
+static void test_keep(void **state)
+{
+	(void)state;
+	/* The bookkeeping would go in the top frame; two kept ranges push it
+	 * down past both. Kept frames are managed and in use, as reserved. */
+	const struct mem_region r = {0, MiB(64)};
+	const struct mem_region keep[] = {
+	    {MiB(64) - 2 * PAGE_SIZE, 2 * PAGE_SIZE},	  /* frames 16382-16383 */
+	    {MiB(64) - 5 * PAGE_SIZE, 2 * PAGE_SIZE + 5}, /* 16379-16381, rounded out */
+	    {MiB(1), 0},				  /* empty: nothing kept */
+	};
+	host_phys_setup(MiB(64));
+	pmm_init_except(&r, 1, keep, ARRAY_SIZE(keep));
+	assert_int_equal(pmm_meta_base, MiB(64) - 6 * PAGE_SIZE);
+	assert_int_equal(pmm_total_frames(), 16384 - 2);
+	assert_int_equal(pmm_free_frames(), 16384 - 2 - 5);
+	assert_int_equal(pmm_peak_used_frames(), 5);
+	for (uint64_t f = 16379; f < 16384; f++)
+		assert_true(bm_test(f));
+	assert_false(bm_test(PFN(MiB(1))));
+	pmm_free_contig(MiB(64) - 5 * PAGE_SIZE, 5); /* given back, like an initramfs */
+	assert_int_equal(pmm_free_frames(), 16384 - 2);
+	EXPECT_PANIC(pmm_free(MiB(64) - 6 * PAGE_SIZE), "not managed");
+
+	/* Keeping everything leaves no room. */
+	const struct mem_region all = {0, MiB(64)};
+	EXPECT_PANIC(pmm_init_except(&r, 1, &all, 1), "bookkeeping");
+}
+
+static void test_alloc_limit(void **state)
+{
+	(void)state;
+	struct mem_region r = {0, MiB(32)};
+	boot(MiB(32), &r, 1);
+	/* Rounded down to 256 KiB: frames below 8 MiB only, so the limit
+	 * cuts a zone in two. */
+	pmm_set_alloc_limit(MiB(8) + 5);
+	size_t n = 0;
+	for (paddr_t a; (a = pmm_alloc()) != 0; n++) {
+		assert_true(a < MiB(8));
+		model_take(a, 1);
+	}
+	assert_int_equal(n, PFN(MiB(8)) - 1);
+	assert_int_equal(pmm_alloc_contig(1, 1, 0), 0);
+	assert_int_equal(pmm_alloc_contig(1, 1, MiB(20)), 0);
+	pmm_set_alloc_limit(0);
+	paddr_t a = pmm_alloc_contig(1, 1, MiB(20));
+	assert_int_equal(a, MiB(16));
+	model_take(a, 1);
+	assert_true((a = pmm_alloc()) >= MiB(16));
+	model_take(a, 1);
+	free_all_used();
+}
+
 static uint64_t rng_state;
 static uint64_t rnd(void)
 {
@@ -652,23 +706,35 @@ static void test_24g(void **state)
 	pmm_init(r, ARRAY_SIZE(r));
 	uint64_t nf = PFN(top);
 	uint64_t meta = (nf / 8 + 4 * sizeof(struct pmm_range) + PAGE_SIZE - 1) / PAGE_SIZE;
-	size_t expect = 0x9e + (PFN(GiB(3)) - 1 - PFN(MiB(1))) + PFN(top - GiB(4)) - meta;
+	size_t low = 0x9e + (PFN(GiB(3)) - 1 - PFN(MiB(1))) - meta;
+	size_t expect = low + PFN(top - GiB(4));
+	/* The bookkeeping goes below 4 GiB: the boot direct map ends there. */
 	assert_int_equal(pmm_meta_frames, meta);
-	assert_int_equal(pmm_meta_base, top - meta * PAGE_SIZE);
+	assert_int_equal(pmm_meta_base, GiB(3) - PAGE_SIZE - meta * PAGE_SIZE);
 	assert_int_equal(pmm_total_frames(), expect);
 
-	/* Take every frame; the first 5 GiB worth come from above 4 GiB. */
+	/* Take every frame. Until the limit is lifted, only those below
+	 * 4 GiB; then the rest, all from above. */
 	uint8_t *seen = calloc(nf / 8, 1);
 	assert_non_null(seen);
 	size_t n = 0;
 	for (paddr_t a; (a = pmm_alloc()) != 0; n++) {
 		uint64_t f = PFN(a);
-		assert_true(f < nf);
+		assert_true(a < GiB(4));
 		if (seen[f / 8] & (1u << (f % 8)))
 			fail_msg("frame 0x%llx handed out twice", (unsigned long long)f);
 		seen[f / 8] |= 1u << (f % 8);
-		if (n < PFN(GiB(5)))
-			assert_true(a >= GiB(4));
+	}
+	assert_int_equal(n, low);
+	assert_int_equal(pmm_free_frames(), expect - low);
+	assert_int_equal(pmm_alloc_contig(1, 1, 0), 0);
+	pmm_set_alloc_limit(0);
+	for (paddr_t a; (a = pmm_alloc()) != 0; n++) {
+		uint64_t f = PFN(a);
+		assert_true(f < nf && a >= GiB(4));
+		if (seen[f / 8] & (1u << (f % 8)))
+			fail_msg("frame 0x%llx handed out twice", (unsigned long long)f);
+		seen[f / 8] |= 1u << (f % 8);
 	}
 	assert_int_equal(n, expect);
 	assert_int_equal(pmm_alloc_contig(1, 1, 0), 0);
@@ -703,6 +769,8 @@ int main(void)
 	    cmocka_unit_test_teardown(test_reserve, teardown),
 	    cmocka_unit_test_teardown(test_bad_free_panics, teardown),
 	    cmocka_unit_test_teardown(test_peak, teardown),
+	    cmocka_unit_test_teardown(test_keep, teardown),
+	    cmocka_unit_test_teardown(test_alloc_limit, teardown),
 	    cmocka_unit_test_teardown(test_random_stress, teardown),
 	    cmocka_unit_test_teardown(test_24g, teardown),
 	};

@@ -196,6 +196,7 @@ void paging_init(paddr_t max_ram)
 		write_cr4(read_cr4() | CR4_PGE);
 	write_cr0(read_cr0() | CR0_WP);
 	paging_activate(kernel_pml4);
+	pmm_set_alloc_limit(0); /* all RAM is in the direct map now */
 	log_info("paging: direct map of %lu MiB, NX %s, global pages %s", end >> 20,
 		 cpu_has_nx ? "on" : "off", cpu_has_pge ? "on" : "off");
 }

@@ -44,9 +44,9 @@ void *kzalloc(size_t size);
 void kfree(void *p); /* NULL is a no-op */
 
 struct heap_stats {
-	size_t bytes_in_use;    /* requested bytes currently allocated */
-	size_t frames_in_use;   /* frames the heap holds from the pmm */
-	size_t allocs, frees;   /* counts since boot */
+	size_t bytes_in_use;  /* requested bytes currently allocated */
+	size_t frames_in_use; /* frames the heap holds from the pmm */
+	size_t allocs, frees; /* counts since boot */
 };
 void heap_get_stats(struct heap_stats *out);
 

@@ -19,13 +19,33 @@ struct mem_region {
 };
 
 /*
+ * Everything the direct map covers before paging_init() replaces the boot
+ * page tables (kernel/arch/x86_64/boot.S maps the first 4 GiB). Until
+ * pmm_set_alloc_limit() says otherwise, the allocator hands out nothing at
+ * or above it, and its own bookkeeping always lies below it.
+ */
+#define PMM_BOOT_LIMIT (4ull << 30)
+
+/*
  * Take the given usable regions (any order, may overlap, need not be aligned:
  * partial frames are dropped). The allocator's own bookkeeping is carved out of
- * the regions themselves and reached through phys_to_virt(). Regions the
- * caller must keep (kernel image, boot modules, boot info) are not passed in,
- * or are reserved afterwards with pmm_reserve().
+ * the regions themselves (below PMM_BOOT_LIMIT) and reached through
+ * phys_to_virt(). Regions the caller must keep (kernel image, boot modules,
+ * boot info) are either not passed in, or passed as keep to
+ * pmm_init_except(). Reserving them afterwards with pmm_reserve() is too
+ * late: pmm_init writes its bookkeeping into usable memory at once and may
+ * overwrite them.
  */
 void pmm_init(const struct mem_region *regions, size_t count);
+/* pmm_init, but the bookkeeping avoids the keep ranges, which are then
+ * marked in use as by pmm_reserve() (and may be freed later, e.g. an
+ * initramfs once unpacked). pmm_init(r, n) is pmm_init_except(r, n, NULL, 0). */
+void pmm_init_except(const struct mem_region *regions, size_t count, const struct mem_region *keep,
+		     size_t nkeep);
+/* Hand out no frame at or above end (rounded down to 256 KiB); 0 lifts the
+ * limit. pmm_init sets it to PMM_BOOT_LIMIT; call pmm_set_alloc_limit(0) once
+ * the direct map covers all memory. pmm_alloc_contig's max_addr applies too. */
+void pmm_set_alloc_limit(paddr_t end);
 /* Mark [base, base+len) in use (rounded out to whole frames); no-op for
  * frames outside the managed range. Only during boot. */
 void pmm_reserve(paddr_t base, uint64_t len);
