@@ -25,6 +25,16 @@
 #define ALDER_ERANGE 34
 #define ALDER_ENAMETOOLONG 36
 #define ALDER_ENOSYS 38
+#define ALDER_EPIPE 32
+#define ALDER_ENOTTY 25
+#define ALDER_EOVERFLOW 75
+#define ALDER_EBADFD 77 /* a handle of the wrong type */
+#define ALDER_EMFILE 24
+#define ALDER_EPROTO 71
+#define ALDER_EMSGSIZE 90
+#define ALDER_EBADMSG 74
+#define ALDER_ENOTSUP 95
 #define ALDER_ETIMEDOUT 110
+#define ALDER_ECANCELED 125
 
 #endif

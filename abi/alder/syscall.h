@@ -59,7 +59,46 @@
 /* long sys_console_read(char *buf, size_t len): read bytes typed on the
  * serial console; blocks until at least one byte arrives. */
 #define SYS_CONSOLE_READ (ALDER_SYS_BASE + 11)
-#define SYS_NATIVE_COUNT 12
+
+/*
+ * Object model. Argument and error conventions for each group are given in
+ * the header named; handles are alder_handle_t (abi/alder/handle.h).
+ * Errors common to every call taking a handle: -EBADF (no such handle),
+ * -EBADFD (a handle of the wrong type), -EACCES (the handle lacks a right).
+ */
+/* Handles (handle.h). */
+#define SYS_HANDLE_CLOSE (ALDER_SYS_BASE + 12)   /* (h) */
+#define SYS_HANDLE_DUP (ALDER_SYS_BASE + 13)     /* (h, rights_mask) -> new handle */
+#define SYS_HANDLE_INFO (ALDER_SYS_BASE + 14)    /* (h, struct alder_handle_info *) */
+/* Memory objects and address spaces (memory.h). */
+#define SYS_MEM_CREATE (ALDER_SYS_BASE + 15)     /* (size, flags) -> memory handle */
+#define SYS_MEM_CREATE_PHYS (ALDER_SYS_BASE + 16)/* (root, paddr, size, cache) -> memory handle */
+#define SYS_MEM_CREATE_COW (ALDER_SYS_BASE + 17) /* (memory, offset, size) -> memory handle */
+#define SYS_MEM_CREATE_SLICE (ALDER_SYS_BASE + 18) /* (memory, offset, size) -> memory handle */
+#define SYS_SPACE_CREATE (ALDER_SYS_BASE + 19)   /* () -> space handle */
+#define SYS_SPACE_MAP (ALDER_SYS_BASE + 20)      /* (space, memory, offset, addr, size, flags) -> addr */
+#define SYS_SPACE_UNMAP (ALDER_SYS_BASE + 21)    /* (space, addr, size) */
+#define SYS_SPACE_PROTECT (ALDER_SYS_BASE + 22)  /* (space, addr, size, prot) */
+#define SYS_SPACE_RW (ALDER_SYS_BASE + 23)       /* (space, addr, buf, len, write) */
+#define SYS_FUTEX_WAIT (ALDER_SYS_BASE + 24)     /* (uint32_t *addr, expected, timeout_ns) */
+#define SYS_FUTEX_WAKE (ALDER_SYS_BASE + 25)     /* (uint32_t *addr, count) -> woken */
+/* Queues, events (queue.h). */
+#define SYS_QUEUE_CREATE (ALDER_SYS_BASE + 26)   /* (sq_entries, cq_entries, struct alder_queue_params *) -> queue */
+#define SYS_QUEUE_ENTER (ALDER_SYS_BASE + 27)    /* (queue, to_submit, min_complete, timeout_ns) -> submitted */
+#define SYS_EVENT_CREATE (ALDER_SYS_BASE + 28)   /* () -> event handle */
+#define SYS_EVENT_SIGNAL (ALDER_SYS_BASE + 29)   /* (event) */
+/* Streams (stream.h). */
+#define SYS_STREAM_CREATE (ALDER_SYS_BASE + 30)  /* (alder_handle_t lanes[2]) */
+/* Threads in any space, registers, observation (thread.h). */
+#define SYS_THREAD_NEW (ALDER_SYS_BASE + 31)     /* (space, entry, stack, arg, flags) -> thread handle */
+#define SYS_THREAD_CTL (ALDER_SYS_BASE + 32)     /* (thread, op, arg) start/stop/kill/resume */
+#define SYS_THREAD_REGS (ALDER_SYS_BASE + 33)    /* (thread, struct alder_regs *, write) */
+/* Hardware (hw.h): IRQ objects and I/O port ranges, from the root handle. */
+#define SYS_IRQ_CREATE (ALDER_SYS_BASE + 34)     /* (root, gsi, flags) -> irq handle */
+#define SYS_IRQ_ACK (ALDER_SYS_BASE + 35)        /* (irq, sequence, ack_or_nack) */
+#define SYS_IOPORT_CREATE (ALDER_SYS_BASE + 36)  /* (root, base, count) -> ioport handle */
+#define SYS_IOPORT_ENABLE (ALDER_SYS_BASE + 37)  /* (ioport): the calling thread may use the ports */
+#define SYS_NATIVE_COUNT 38
 
 /* sys_info selectors (the whole 64-bit register is compared); each writes
  * one uint64_t. */

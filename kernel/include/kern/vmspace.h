@@ -1,0 +1,84 @@
+/*
+ * Memory objects and address spaces (kernel/generic/memobj.c, vmspace.c).
+ *
+ * A memory object is a sequence of pages: anonymous (a frame is allocated
+ * and zeroed on first touch), physical (a fixed range, e.g. MMIO, with a
+ * cache mode), a copy-on-write view of another object (reads see the
+ * source until the view writes a page, which then gets its own copy), or a
+ * slice (a window onto part of another object, sharing its pages).
+ *
+ * An address space (struct vmspace) is a page table plus a sorted list of
+ * mappings; each mapping names a memory object, an offset into it and the
+ * protection. Pages are entered into the page table lazily, by the page
+ * fault handler. Unmap and protect may cover part of a mapping, which is
+ * then split. Every change that removes or narrows a translation is followed
+ * by a TLB shootdown on the CPUs that have the space loaded.
+ */
+#ifndef KERN_VMSPACE_H
+#define KERN_VMSPACE_H
+
+#include <kern/list.h>
+#include <kern/object.h>
+#include <kern/spinlock.h>
+#include <kern/types.h>
+
+#define VM_PROT_READ 1u
+#define VM_PROT_WRITE 2u
+#define VM_PROT_EXEC 4u
+
+enum memobj_kind { MEMOBJ_ANON, MEMOBJ_PHYS, MEMOBJ_COW, MEMOBJ_SLICE };
+
+struct memobj;
+
+/* All return NULL on out-of-memory or bad arguments; the caller owns one reference. */
+struct memobj *memobj_create_anon(uint64_t size);
+struct memobj *memobj_create_phys(paddr_t base, uint64_t size, bool uncached);
+struct memobj *memobj_create_cow(struct memobj *src, uint64_t offset, uint64_t size);
+struct memobj *memobj_create_slice(struct memobj *src, uint64_t offset, uint64_t size);
+uint64_t memobj_size(const struct memobj *m);
+/*
+ * The frame holding page index idx, allocating (anon) or copying (COW, when
+ * write) as needed. Returns 0 on out-of-memory or idx out of range. *shared
+ * is set when the frame belongs to another object (COW source not yet
+ * copied): it must then be mapped read-only.
+ */
+paddr_t memobj_frame(struct memobj *m, uint64_t idx, bool write, bool *shared);
+/* Populate every page now (for memory the kernel itself reads, e.g. rings). */
+int memobj_populate(struct memobj *m);
+
+struct vmspace;
+
+struct vmspace *vmspace_create(void);
+/* The space's page table root, for loading CR3. */
+paddr_t vmspace_pml4(const struct vmspace *s);
+/*
+ * Map [offset, offset+size) of m at addr (page aligned; 0 = the kernel picks
+ * a free range). prot is VM_PROT_*; write needs the object writable, etc.
+ * Returns the address, or -ALDER_EINVAL (alignment, range, size 0),
+ * -ALDER_ENOMEM, -ALDER_EEXIST (overlaps an existing mapping when fixed).
+ */
+int64_t vmspace_map(struct vmspace *s, struct memobj *m, uint64_t offset, uint64_t addr, uint64_t size,
+		    unsigned prot);
+/* Unmap every page in [addr, addr+size); unmapped holes are fine. */
+int vmspace_unmap(struct vmspace *s, uint64_t addr, uint64_t size);
+/* Change protection of [addr, addr+size); every page must be mapped
+ * (-ALDER_ENOMEM otherwise, like Linux). */
+int vmspace_protect(struct vmspace *s, uint64_t addr, uint64_t size, unsigned prot);
+/*
+ * Resolve a page fault at addr (error code bits as the CPU gives them: 1
+ * present, 2 write, 16 instruction fetch). Returns 0 when the access is
+ * now allowed, -ALDER_EFAULT when it is not (no mapping, or protection).
+ */
+int vmspace_fault(struct vmspace *s, uint64_t addr, uint64_t error);
+/* Copy to/from another space's memory, faulting pages in as needed. */
+int vmspace_rw(struct vmspace *s, uint64_t addr, void *buf, size_t len, bool write);
+/* Translate addr for the kernel (faulting in as write/read); 0 on failure.
+ * The frame stays valid while the caller holds a reference to s and the
+ * mapping is not changed (futex keys, stream copies). */
+paddr_t vmspace_translate(struct vmspace *s, uint64_t addr, bool write);
+
+/* CPUs that have this space loaded (bit per CPU), for shootdowns. */
+void vmspace_activate(struct vmspace *s, uint32_t cpu);
+void vmspace_deactivate(struct vmspace *s, uint32_t cpu);
+
+#endif
