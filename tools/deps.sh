@@ -7,23 +7,22 @@
 # versions.
 set -euo pipefail
 
-PACKAGES="qemu-system-x86 qemu-utils grub-pc-bin grub-efi-amd64-bin grub-common
+PACKAGES=(qemu-system-x86 qemu-utils grub-pc-bin grub-efi-amd64-bin grub-common
           mtools gdisk dosfstools ovmf cpio libcmocka-dev libclang-rt-14-dev
-          clang musl-tools python3 gcc make"
+          clang musl-tools python3 gcc make)
 
 missing=()
 if command -v dpkg-query >/dev/null; then
     # One query for all: prints "name installed" for each installed package;
     # unknown packages only produce a message on stderr.
-    # shellcheck disable=SC2086
-    installed=$(dpkg-query -W -f='${Package} ${Status}\n' $PACKAGES 2>/dev/null |
+    installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${PACKAGES[@]}" 2>/dev/null |
                 awk '$NF == "installed" && $(NF-1) == "ok" { print $1 }') || true
-    for p in $PACKAGES; do
+    for p in "${PACKAGES[@]}"; do
         grep -qx -- "$p" <<<"$installed" || missing+=("$p")
     done
 else
     echo "deps.sh: no dpkg-query: not a Debian system; install these yourself:" >&2
-    echo "  $(echo $PACKAGES)" >&2
+    echo "  ${PACKAGES[*]}" >&2
     exit 1
 fi
 

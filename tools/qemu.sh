@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2054  # commas inside QEMU arguments are QEMU syntax
 # qemu.sh [options] IMAGE — run an Alder disk image in QEMU, for humans.
 #
 # The serial console is on this terminal (Ctrl-A X quits, Ctrl-A C toggles
