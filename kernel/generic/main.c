@@ -13,6 +13,7 @@
 #include <kern/process.h>
 #include <kern/selftest.h>
 #include <kern/string.h>
+#include <kern/syscall.h>
 #include <kern/thread.h>
 #include <kern/vm.h>
 #include <kern/waitq.h>
@@ -128,6 +129,7 @@ void kmain(uint32_t magic, paddr_t info_phys)
 	milestone(MS_MM);
 
 	idt_init();
+	syscall_table_init();
 	acpi_limit = ALIGN_UP(MAX(max_ram, 1ull << 32), 1ull << 30);
 	if (!boot.rsdp || acpi_parse(boot.rsdp, boot.rsdp_len, acpi_map, NULL, &acpi))
 		panic("no valid ACPI tables: Alder needs the MADT to find CPUs and interrupt controllers");

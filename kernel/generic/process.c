@@ -14,9 +14,11 @@
 #include <kern/pmm.h>
 #include <kern/process.h>
 #include <kern/string.h>
+#include <alder/memory.h>
 #include <kern/thread.h>
 #include <kern/uaccess.h>
 #include <kern/vm.h>
+#include <kern/vmspace.h>
 #include <alder/errno.h>
 #include <arch/apic.h>
 #include <arch/paging.h>
@@ -48,60 +50,71 @@ uint32_t process_count(void)
 
 bool process_killed(struct process *p) { return __atomic_load_n(&p->exiting, __ATOMIC_ACQUIRE); }
 
+struct process *proc_current(void) { return thread_current()->proc; }
+
+static void process_free(struct process *p)
+{
+	handle_table_destroy(&p->handles); /* normally empty already (process_ended) */
+	if (p->space)
+		kobj_put((struct kobj *)p->space);
+	kfree(p);
+}
+
 void process_put(struct process *p)
 {
 	if (__atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	paging_free_space(p->pml4);
-	kfree(p);
+	process_free(p);
 }
 
-/* Copy file bytes and zero fill into freshly allocated, mapped pages. */
+/* Each segment becomes an anonymous memory object holding the file bytes
+ * (the rest zero), mapped with the segment's permissions. */
 static int load_segment(struct process *p, const uint8_t *file, const struct elf_segment *s)
 {
-	vaddr_t start = ALIGN_DOWN(s->vaddr, PAGE_SIZE);
-	vaddr_t end = ALIGN_UP(s->vaddr + s->memsz, PAGE_SIZE);
-	unsigned flags = MAP_USER | ((s->flags & ELF_SEG_W) ? MAP_WRITE : 0) | ((s->flags & ELF_SEG_X) ? MAP_EXEC : 0);
-	for (vaddr_t va = start; va < end; va += PAGE_SIZE) {
-		paddr_t frame = pmm_alloc();
-		if (!frame)
-			return -ALDER_ENOMEM;
-		uint8_t *dst = phys_to_virt(frame);
-		memset(dst, 0, PAGE_SIZE);
-		/* File bytes [vaddr, vaddr+filesz) that fall into this page. */
+	uint64_t start = ALIGN_DOWN(s->vaddr, PAGE_SIZE);
+	uint64_t end = ALIGN_UP(s->vaddr + s->memsz, PAGE_SIZE);
+	unsigned prot = VM_PROT_READ | ((s->flags & ELF_SEG_W) ? VM_PROT_WRITE : 0) |
+			((s->flags & ELF_SEG_X) ? VM_PROT_EXEC : 0);
+	struct memobj *m = memobj_create_anon(end - start);
+	if (!m)
+		return -ALDER_ENOMEM;
+	int r = 0;
+	for (uint64_t va = start; va < end && !r; va += PAGE_SIZE) {
 		uint64_t lo = MAX(va, s->vaddr), hi = MIN(va + PAGE_SIZE, s->vaddr + s->filesz);
-		if (lo < hi)
-			memcpy(dst + (lo - va), file + s->offset + (lo - s->vaddr), hi - lo);
-		int r = paging_map(p->pml4, va, frame, flags);
-		if (r) {
-			pmm_free(frame);
-			return r;
-		}
+		if (lo >= hi)
+			continue; /* all zero: stays untouched until used */
+		bool shared;
+		paddr_t frame = memobj_frame(m, (va - start) / PAGE_SIZE, true, &shared);
+		if (!frame)
+			r = -ALDER_ENOMEM;
+		else
+			memcpy((uint8_t *)phys_to_virt(frame) + (lo - va), file + s->offset + (lo - s->vaddr), hi - lo);
 	}
-	return 0;
+	if (!r) {
+		int64_t a = vmspace_map(p->space, m, 0, start, end - start, prot);
+		if (a < 0)
+			r = (int)a;
+	}
+	kobj_put((struct kobj *)m);
+	return r;
 }
 
 static int setup_stack(struct process *p, const char *arg, size_t arg_len, uint64_t *rsp, uint64_t *argp)
 {
-	for (vaddr_t va = USER_STACK_TOP - USER_STACK_SIZE; va < USER_STACK_TOP; va += PAGE_SIZE) {
-		paddr_t frame = pmm_alloc();
-		if (!frame)
-			return -ALDER_ENOMEM;
-		memset(phys_to_virt(frame), 0, PAGE_SIZE);
-		int r = paging_map(p->pml4, va, frame, MAP_USER | MAP_WRITE);
-		if (r) {
-			pmm_free(frame);
-			return r;
-		}
-	}
-	/* The argument string at the top of the stack (it fits: arg_len is
-	 * limited to one page by the caller). */
+	struct memobj *m = memobj_create_anon(USER_STACK_SIZE);
+	if (!m)
+		return -ALDER_ENOMEM;
+	int64_t a = vmspace_map(p->space, m, 0, USER_STACK_TOP - USER_STACK_SIZE, USER_STACK_SIZE,
+				VM_PROT_READ | VM_PROT_WRITE);
+	kobj_put((struct kobj *)m);
+	if (a < 0)
+		return (int)a;
+	/* The argument string at the top of the stack (arg_len is limited to
+	 * one page by the caller, so it fits). */
 	uint64_t at = ALIGN_DOWN(USER_STACK_TOP - arg_len - 1, 16);
-	for (size_t i = 0; i <= arg_len; i++) {
-		uint64_t pte = paging_lookup(p->pml4, at + i);
-		uint8_t *b = (uint8_t *)phys_to_virt(pte & PTE_ADDR) + ((at + i) & (PAGE_SIZE - 1));
-		*b = i < arg_len ? (uint8_t)arg[i] : 0;
-	}
+	char zero = 0;
+	if (vmspace_rw(p->space, at, (void *)arg, arg_len, true) || vmspace_rw(p->space, at + arg_len, &zero, 1, true))
+		return -ALDER_ENOMEM;
 	*argp = at;
 	*rsp = at - 16;
 	return 0;
@@ -129,13 +142,21 @@ long process_spawn(const char *path, const char *arg, size_t arg_len, uint32_t p
 	while (base > path && base[-1] != '/')
 		base--;
 	memcpy(p->name, base, MIN(strlen(base), sizeof(p->name) - 1));
-	p->pml4 = paging_new_space();
-	if (!p->pml4) {
+	handle_table_init(&p->handles);
+	p->space = vmspace_create();
+	if (!p->space) {
 		kfree(p);
 		return -ALDER_ENOMEM;
 	}
+	p->pml4 = vmspace_pml4(p->space);
+	/* A process the kernel starts (init) gets the root handle
+	 * (abi/alder/memory.h). */
+	if (parent == 0) {
+		long h = handle_install(&p->handles, root_object(), ALDER_RIGHTS_ALL);
+		assert(h == ALDER_HANDLE_ROOT);
+	}
 
-	uint64_t rsp, argp;
+	uint64_t rsp = 0, argp = 0;
 	for (size_t i = 0; i < img.nsegments && !r; i++)
 		r = load_segment(p, file.data, &img.segments[i]);
 	if (!r)
@@ -177,8 +198,7 @@ fail:
 		t->proc = NULL;
 		thread_free(t);
 	}
-	paging_free_space(p->pml4);
-	kfree(p);
+	process_free(p);
 	return r;
 }
 
@@ -291,6 +311,9 @@ void process_thread_gone(struct process *p)
 	}
 	spin_unlock_irqrestore(&p->exited.lock, f);
 	if (last) {
+		/* Handles go now, not when the last reference does: objects in
+		 * them (a peer lane, say) must see this process gone. */
+		handle_table_destroy(&p->handles);
 		waitq_wake_all(&p->exited);
 		process_ended(p);
 	}

@@ -19,6 +19,7 @@
 #include <kern/process.h>
 #include <kern/thread.h>
 #include <kern/waitq.h>
+#include <kern/vmspace.h>
 #include <arch/apic.h>
 #include <arch/cpu.h>
 #include <arch/paging.h>
@@ -105,9 +106,15 @@ static void switch_to(struct cpu *c, struct thread *prev, struct thread *next)
 	c->tss.rsp[0] = next->kstack_top;
 	c->ctx_switches++;
 
-	paddr_t space = next->proc ? next->proc->pml4 : kernel_pml4;
-	if ((read_cr3() & PTE_ADDR) != space)
-		paging_activate(space);
+	struct vmspace *from = prev->proc ? prev->proc->space : NULL;
+	struct vmspace *to = next->proc ? next->proc->space : NULL;
+	if (from != to) {
+		if (to)
+			vmspace_activate(to, c->id);
+		paging_activate(to ? vmspace_pml4(to) : kernel_pml4);
+		if (from)
+			vmspace_deactivate(from, c->id);
+	}
 	if (prev->proc) {
 		__asm__ volatile("fxsave64 %0" : "=m"(prev->fpu));
 		prev->fs_base = rdmsr(MSR_FS_BASE);

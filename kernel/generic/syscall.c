@@ -8,7 +8,9 @@
 #include <kern/clock.h>
 #include <kern/cpu.h>
 #include <kern/heap.h>
+#include <kern/object.h>
 #include <kern/string.h>
+#include <kern/syscall.h>
 #include <kern/log.h>
 #include <kern/pmm.h>
 #include <kern/process.h>
@@ -135,6 +137,11 @@ static long sys_info(uint64_t what, uint64_t uout)
 	case ALDER_INFO_BOOT_FLAGS:
 		v = boot_flags;
 		break;
+	case ALDER_INFO_LIVE_OBJECTS:
+		v = 0;
+		for (uint32_t type = 0; type < 16; type++)
+			v += kobj_live(type);
+		break;
 	default:
 		return -ALDER_EINVAL;
 	}
@@ -166,59 +173,117 @@ static long sys_console_read(uint64_t ubuf, uint64_t len)
 	return n;
 }
 
+static long sys_log_fn(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	return sys_log(a0, a1);
+}
+
+static long sys_exit_fn(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	process_exit(ALDER_EXIT_NORMAL, (int)a0, 0);
+}
+
+static long sys_yield_fn(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	sched_yield();
+	return 0;
+}
+
+static long sys_sleep_fn(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	return sys_sleep(a0);
+}
+
+static long sys_clock_fn(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	uint64_t now = clock_ns();
+	return copy_to_user(a0, &now, sizeof(now));
+}
+
+static long sys_spawn_fn(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	return sys_spawn(a0, a1, a2, a3);
+}
+
+static long sys_wait_fn(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	return sys_wait((int64_t)a0, a1);
+}
+
+static long sys_info_fn(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	return sys_info(a0, a1);
+}
+
+static long sys_thread_create_fn(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	return sys_thread_create(a0, a1, a2);
+}
+
+static long sys_thread_exit_fn(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	thread_exit();
+}
+
+static long sys_shutdown_fn(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	struct thread *t = thread_current();
+	if (!t->proc || t->proc->pid != 1)
+		return -ALDER_EPERM;
+	log_info("shutdown requested by %s (code %lu)", t->proc->name, a0);
+	arch_shutdown((unsigned)a0);
+}
+
+static long sys_console_read_fn(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	return sys_console_read(a0, a1);
+}
+
+SYSCALL_REGISTER(SYS_LOG, sys_log_fn);
+SYSCALL_REGISTER(SYS_EXIT, sys_exit_fn);
+SYSCALL_REGISTER(SYS_YIELD, sys_yield_fn);
+SYSCALL_REGISTER(SYS_SLEEP, sys_sleep_fn);
+SYSCALL_REGISTER(SYS_CLOCK, sys_clock_fn);
+SYSCALL_REGISTER(SYS_SPAWN, sys_spawn_fn);
+SYSCALL_REGISTER(SYS_WAIT, sys_wait_fn);
+SYSCALL_REGISTER(SYS_INFO, sys_info_fn);
+SYSCALL_REGISTER(SYS_THREAD_CREATE, sys_thread_create_fn);
+SYSCALL_REGISTER(SYS_THREAD_EXIT, sys_thread_exit_fn);
+SYSCALL_REGISTER(SYS_SHUTDOWN, sys_shutdown_fn);
+SYSCALL_REGISTER(SYS_CONSOLE_READ, sys_console_read_fn);
+
+extern const struct syscall_entry __syscalls_start[], __syscalls_end[];
+static syscall_fn syscall_table[SYS_NATIVE_COUNT];
+
+void syscall_table_init(void)
+{
+	for (const struct syscall_entry *e = __syscalls_start; e < __syscalls_end; e++) {
+		if (e->nr >= SYS_NATIVE_COUNT || syscall_table[e->nr])
+			panic("system call %u registered twice or out of range", e->nr);
+		syscall_table[e->nr] = e->fn;
+	}
+}
+
+/* Linux system calls of processes without a supervisor; see linux_shim.c.
+ * Returns false when the number is not one the shim answers. */
+bool linux_shim_dispatch(struct trap_frame *f) __attribute__((weak));
+
 void syscall_dispatch(struct trap_frame *f)
 {
 	struct thread *t = thread_current();
-	uint64_t nr = f->rax, a0 = f->rdi, a1 = f->rsi, a2 = f->rdx, a3 = f->r10;
+	uint64_t nr = f->rax;
 	long r;
-	switch (nr) {
-	case SYS_LOG:
-		r = sys_log(a0, a1);
-		break;
-	case SYS_EXIT:
-		process_exit(ALDER_EXIT_NORMAL, (int)a0, 0);
-	case SYS_YIELD:
-		sched_yield();
-		r = 0;
-		break;
-	case SYS_SLEEP:
-		r = sys_sleep(a0);
-		break;
-	case SYS_CLOCK: {
-		uint64_t now = clock_ns();
-		r = copy_to_user(a0, &now, sizeof(now));
-		break;
-	}
-	case SYS_SPAWN:
-		r = sys_spawn(a0, a1, a2, a3);
-		break;
-	case SYS_WAIT:
-		r = sys_wait((int64_t)a0, a1);
-		break;
-	case SYS_INFO:
-		r = sys_info(a0, a1);
-		break;
-	case SYS_THREAD_CREATE:
-		r = sys_thread_create(a0, a1, a2);
-		break;
-	case SYS_THREAD_EXIT:
-		thread_exit();
-	case SYS_SHUTDOWN:
-		if (!t->proc || t->proc->pid != 1) {
-			r = -ALDER_EPERM;
-			break;
-		}
-		log_info("shutdown requested by %s (code %lu)", t->proc->name, a0);
-		arch_shutdown((unsigned)a0);
-	case SYS_CONSOLE_READ:
-		r = sys_console_read(a0, a1);
-		break;
-	default:
+	if (nr >= ALDER_SYS_BASE && nr < ALDER_SYS_BASE + SYS_NATIVE_COUNT) {
+		syscall_fn fn = syscall_table[nr - ALDER_SYS_BASE];
+		r = fn ? fn(f->rdi, f->rsi, f->rdx, f->r10, f->r8, f->r9) : -ALDER_ENOSYS;
+		f->rax = (uint64_t)r;
+	} else if (linux_shim_dispatch && linux_shim_dispatch(f)) {
+		/* the shim set f->rax */
+	} else {
 		log_warn("bad system call 0x%lx from process %u (%s) at rip %lx; killed", nr,
 			 t->proc ? t->proc->pid : 0, t->proc ? t->proc->name : "?", f->rip);
 		process_exit(ALDER_EXIT_BADSYS, (int)nr, 0);
 	}
-	f->rax = (uint64_t)r;
 	irq_disable();
 	trap_user_return(f);
 }

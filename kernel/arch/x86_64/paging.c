@@ -96,6 +96,16 @@ int paging_map(paddr_t pml4, vaddr_t va, paddr_t pa, unsigned flags)
 	return ret;
 }
 
+int paging_map_replace(paddr_t pml4, vaddr_t va, paddr_t pa, unsigned flags)
+{
+	assert(va < USER_TOP);
+	uint64_t *pte = walk(pml4, va, true, true);
+	if (!pte)
+		return -ALDER_ENOMEM;
+	*pte = (pa & PTE_ADDR) | pte_flags(flags);
+	return 0;
+}
+
 paddr_t paging_unmap(paddr_t pml4, vaddr_t va)
 {
 	bool kernel = va >= KERNEL_DIRECT_MAP;
@@ -210,17 +220,15 @@ paddr_t paging_new_space(void)
 	return p;
 }
 
+/* Free a table and the tables below it; leaf frames belong to memory
+ * objects and are not touched. */
 static void free_level(paddr_t t, int level)
 {
 	uint64_t *e = table(t);
-	for (int i = 0; i < 512; i++) {
-		if (!(e[i] & PTE_P))
-			continue;
-		if (level == 0)
-			pmm_free(e[i] & PTE_ADDR);
-		else
-			free_level(e[i] & PTE_ADDR, level - 1);
-	}
+	if (level > 0)
+		for (int i = 0; i < 512; i++)
+			if (e[i] & PTE_P)
+				free_level(e[i] & PTE_ADDR, level - 1);
 	pmm_free(t);
 }
 

@@ -10,6 +10,7 @@
 #include <kern/log.h>
 #include <kern/process.h>
 #include <kern/thread.h>
+#include <kern/vmspace.h>
 #include <arch/cpu.h>
 #include <arch/paging.h>
 #include <arch/trap.h>
@@ -73,6 +74,15 @@ void backtrace_print(uint64_t rbp, uint64_t rip)
 	}
 }
 
+/* Is the faulting instruction one with an exception-table entry? */
+static bool try_fixup_lookup(const struct trap_frame *f)
+{
+	for (const struct extable_entry *e = __extable_start; e < __extable_end; e++)
+		if (e->insn == f->rip)
+			return true;
+	return false;
+}
+
 static bool try_fixup(struct trap_frame *f)
 {
 	for (const struct extable_entry *e = __extable_start; e < __extable_end; e++) {
@@ -87,8 +97,17 @@ static bool try_fixup(struct trap_frame *f)
 void trap_exception(struct trap_frame *f)
 {
 	unsigned v = (unsigned)f->vector;
+	extern bool smp_percpu_ready;
+	struct thread *cur = smp_percpu_ready ? thread_current() : NULL;
+	/* Page faults on user addresses — from user mode, or from the kernel
+	 * copying user memory — first go to the address space: most are lazy
+	 * allocation or copy-on-write. */
+	if (v == 14 && cur && cur->proc && read_cr2() < USER_TOP && (trap_from_user(f) || try_fixup_lookup(f))) {
+		if (vmspace_fault(cur->proc->space, read_cr2(), f->error) == 0)
+			return;
+	}
 	if (trap_from_user(f)) {
-		struct thread *t = thread_current();
+		struct thread *t = cur;
 		uint64_t addr = v == 14 ? read_cr2() : 0;
 		if (v == 14)
 			log_warn("user fault: process %u (%s) thread %u: page fault at rip %lx addr %lx err %lx; killed",

@@ -40,6 +40,8 @@ static inline struct kobj *kobj_get(struct kobj *o)
 	return o;
 }
 void kobj_put(struct kobj *o);
+/* A new reference to the root object (hardware authority; handed to init). */
+struct kobj *root_object(void);
 /* Live objects per type, for leak checks (index ALDER_OBJ_*). */
 uint64_t kobj_live(uint32_t type);
 

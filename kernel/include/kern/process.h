@@ -8,6 +8,7 @@
 
 #include <alder/syscall.h>
 #include <kern/list.h>
+#include <kern/object.h>
 #include <kern/spinlock.h>
 #include <kern/waitq.h>
 #include <kern/types.h>
@@ -19,6 +20,8 @@ struct process {
 	uint32_t pid;
 	uint32_t parent_pid;
 	paddr_t pml4;
+	struct vmspace *space;            /* the process's address space (holds a reference) */
+	struct handle_table handles;
 	char name[32];
 
 	/* exited.lock protects the fields below. */
@@ -32,6 +35,8 @@ struct process {
 };
 
 void process_init(const void *initramfs, size_t len);
+/* The calling thread's process (NULL for kernel threads). */
+struct process *proc_current(void);
 /* Load path from the initramfs as a new process with the argument string. */
 long process_spawn(const char *path, const char *arg, size_t arg_len, uint32_t parent);
 /* Wait for child pid of the caller; fill info. */

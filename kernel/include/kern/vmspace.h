@@ -28,6 +28,8 @@
 
 enum memobj_kind { MEMOBJ_ANON, MEMOBJ_PHYS, MEMOBJ_COW, MEMOBJ_SLICE };
 
+/* struct memobj and struct vmspace begin with their struct kobj, so a
+ * pointer to either converts to a struct kobj * (for kobj_get/kobj_put). */
 struct memobj;
 
 /* All return NULL on out-of-memory or bad arguments; the caller owns one reference. */
@@ -36,6 +38,7 @@ struct memobj *memobj_create_phys(paddr_t base, uint64_t size, bool uncached);
 struct memobj *memobj_create_cow(struct memobj *src, uint64_t offset, uint64_t size);
 struct memobj *memobj_create_slice(struct memobj *src, uint64_t offset, uint64_t size);
 uint64_t memobj_size(const struct memobj *m);
+bool memobj_uncached(const struct memobj *m); /* physical (or slice of one) mapped uncached */
 /*
  * The frame holding page index idx, allocating (anon) or copying (COW, when
  * write) as needed. Returns 0 on out-of-memory or idx out of range. *shared
@@ -59,6 +62,11 @@ paddr_t vmspace_pml4(const struct vmspace *s);
  */
 int64_t vmspace_map(struct vmspace *s, struct memobj *m, uint64_t offset, uint64_t addr, uint64_t size,
 		    unsigned prot);
+/* vmspace_map, and vmspace_protect may never grant more than max_prot on
+ * this mapping (derived from the rights of the handle it was mapped with);
+ * -ALDER_EACCES when prot exceeds it already. */
+int64_t vmspace_map_limited(struct vmspace *s, struct memobj *m, uint64_t offset, uint64_t addr,
+			    uint64_t size, unsigned prot, unsigned max_prot);
 /* Unmap every page in [addr, addr+size); unmapped holes are fine. */
 int vmspace_unmap(struct vmspace *s, uint64_t addr, uint64_t size);
 /* Change protection of [addr, addr+size); every page must be mapped
@@ -72,6 +80,14 @@ int vmspace_protect(struct vmspace *s, uint64_t addr, uint64_t size, unsigned pr
 int vmspace_fault(struct vmspace *s, uint64_t addr, uint64_t error);
 /* Copy to/from another space's memory, faulting pages in as needed. */
 int vmspace_rw(struct vmspace *s, uint64_t addr, void *buf, size_t len, bool write);
+/*
+ * Copy len bytes from src's memory to dst's directly, page by page through
+ * the direct map, holding both spaces' locks (in a fixed order) for each
+ * page so neither mapping can change under the copy. dst and src may be the
+ * same space. -ALDER_EFAULT when a page is unmapped or not allowed (the
+ * bytes before it have been copied).
+ */
+int vmspace_copy(struct vmspace *dst, uint64_t daddr, struct vmspace *src, uint64_t saddr, size_t len);
 /* Translate addr for the kernel (faulting in as write/read); 0 on failure.
  * The frame stays valid while the caller holds a reference to s and the
  * mapping is not changed (futex keys, stream copies). */

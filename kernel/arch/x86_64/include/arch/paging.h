@@ -40,6 +40,9 @@ void paging_init(paddr_t max_ram);
 /* Map one 4 KiB page. Returns 0, -ALDER_ENOMEM (no frame for a table) or
  * -ALDER_EEXIST (already mapped). Does not flush: fresh mappings need none. */
 int paging_map(paddr_t pml4, vaddr_t va, paddr_t pa, unsigned flags);
+/* Map or remap one user page, replacing whatever was there (the caller
+ * flushes the old translation). 0 or -ALDER_ENOMEM. */
+int paging_map_replace(paddr_t pml4, vaddr_t va, paddr_t pa, unsigned flags);
 /* Remove a mapping; returns the frame that was mapped there or 0. The caller
  * flushes (tlb_shootdown) before reusing the frame. */
 paddr_t paging_unmap(paddr_t pml4, vaddr_t va);
@@ -50,10 +53,11 @@ void *paging_map_mmio(paddr_t pa, size_t len);
 
 /* A new user address space (kernel half shared). 0 on out-of-memory. */
 paddr_t paging_new_space(void);
-/* Free the user half's page tables and pages; the PML4 stays. */
+/* Free the user half's page tables (not the pages they map: those belong
+ * to memory objects); the PML4 stays. */
 void paging_clear_user_half(paddr_t pml4);
-/* Free every user page and page table of a space, then the PML4 itself. The
- * space must not be loaded on any CPU. */
+/* Free every user page table of a space, then the PML4 itself. The space
+ * must not be loaded on any CPU. */
 void paging_free_space(paddr_t pml4);
 
 static inline void paging_activate(paddr_t pml4)

@@ -1,0 +1,224 @@
+/*
+ * Memory objects (kern/vmspace.h). Anonymous and copy-on-write objects keep
+ * their own frames in a two-level page table of their own (a directory of
+ * 512-entry leaves, each leaf one frame), filled on demand. Physical objects
+ * name a fixed range and own nothing; slices and COW views hold a reference
+ * to their source.
+ */
+#include <kern/assert.h>
+#include <kern/heap.h>
+#include <kern/log.h>
+#include <kern/pmm.h>
+#include <kern/string.h>
+#include <kern/vm.h>
+#include <kern/vmspace.h>
+#include <alder/errno.h>
+#include <alder/memory.h>
+
+#define LEAF_ENTRIES 512
+
+struct pagetab {
+	paddr_t **dir;        /* dir[i]: leaf of LEAF_ENTRIES frames, or NULL */
+	uint64_t ndir;
+};
+
+struct memobj {
+	struct kobj obj;
+	enum memobj_kind kind;
+	uint64_t npages;
+	spinlock_t lock;      /* protects own (the page table) */
+	struct pagetab own;   /* ANON, COW: frames this object owns */
+	struct memobj *src;   /* COW, SLICE */
+	uint64_t src_first;   /* COW, SLICE: page index in src of our page 0 */
+	paddr_t phys_base;    /* PHYS */
+	bool uncached;        /* PHYS */
+};
+
+static void memobj_destroy(struct kobj *o);
+static const struct kobj_ops memobj_ops = { "memory", memobj_destroy };
+
+static bool pagetab_init(struct pagetab *t, uint64_t npages)
+{
+	t->ndir = (npages + LEAF_ENTRIES - 1) / LEAF_ENTRIES;
+	t->dir = kzalloc(t->ndir * sizeof(*t->dir));
+	return t->dir != NULL;
+}
+
+/* The slot for idx, allocating its leaf when create is set; NULL if absent. */
+static paddr_t *pagetab_slot(struct pagetab *t, uint64_t idx, bool create)
+{
+	paddr_t **leaf = &t->dir[idx / LEAF_ENTRIES];
+	if (!*leaf) {
+		if (!create)
+			return NULL;
+		paddr_t p = pmm_alloc();
+		if (!p)
+			return NULL;
+		memset(phys_to_virt(p), 0, PAGE_SIZE);
+		*leaf = phys_to_virt(p);
+	}
+	return &(*leaf)[idx % LEAF_ENTRIES];
+}
+
+static void pagetab_free(struct pagetab *t)
+{
+	if (!t->dir)
+		return;
+	for (uint64_t i = 0; i < t->ndir; i++) {
+		if (!t->dir[i])
+			continue;
+		for (int j = 0; j < LEAF_ENTRIES; j++)
+			if (t->dir[i][j])
+				pmm_free(t->dir[i][j]);
+		pmm_free(virt_to_phys(t->dir[i]));
+	}
+	kfree(t->dir);
+	t->dir = NULL;
+}
+
+static struct memobj *alloc_obj(enum memobj_kind kind, uint64_t npages)
+{
+	struct memobj *m = kzalloc(sizeof(*m));
+	if (!m)
+		return NULL;
+	m->kind = kind;
+	m->npages = npages;
+	m->lock = (spinlock_t)SPINLOCK_INIT;
+	if ((kind == MEMOBJ_ANON || kind == MEMOBJ_COW) && !pagetab_init(&m->own, npages)) {
+		kfree(m);
+		return NULL;
+	}
+	kobj_init(&m->obj, ALDER_OBJ_MEMORY, &memobj_ops);
+	return m;
+}
+
+struct memobj *memobj_create_anon(uint64_t size)
+{
+	if (size == 0 || size > ALDER_MEM_MAX)
+		return NULL;
+	return alloc_obj(MEMOBJ_ANON, ALIGN_UP(size, PAGE_SIZE) / PAGE_SIZE);
+}
+
+struct memobj *memobj_create_phys(paddr_t base, uint64_t size, bool uncached)
+{
+	if (size == 0 || (base | size) & (PAGE_SIZE - 1) || base + size < base)
+		return NULL;
+	struct memobj *m = alloc_obj(MEMOBJ_PHYS, size / PAGE_SIZE);
+	if (m) {
+		m->phys_base = base;
+		m->uncached = uncached;
+	}
+	return m;
+}
+
+static struct memobj *derived(enum memobj_kind kind, struct memobj *src, uint64_t offset, uint64_t size)
+{
+	if (size == 0 || (offset | size) & (PAGE_SIZE - 1))
+		return NULL;
+	uint64_t first = offset / PAGE_SIZE, n = size / PAGE_SIZE;
+	if (first > src->npages || n > src->npages - first)
+		return NULL;
+	if (kind == MEMOBJ_COW && src->kind == MEMOBJ_PHYS)
+		return NULL; /* device memory cannot be copied on write */
+	struct memobj *m = alloc_obj(kind, n);
+	if (m) {
+		m->src = (struct memobj *)kobj_get(&src->obj);
+		m->src_first = first;
+		m->uncached = src->uncached;
+	}
+	return m;
+}
+
+struct memobj *memobj_create_cow(struct memobj *src, uint64_t offset, uint64_t size)
+{
+	return derived(MEMOBJ_COW, src, offset, size);
+}
+
+struct memobj *memobj_create_slice(struct memobj *src, uint64_t offset, uint64_t size)
+{
+	return derived(MEMOBJ_SLICE, src, offset, size);
+}
+
+uint64_t memobj_size(const struct memobj *m) { return m->npages * PAGE_SIZE; }
+bool memobj_uncached(const struct memobj *m) { return m->uncached; }
+
+paddr_t memobj_frame(struct memobj *m, uint64_t idx, bool write, bool *shared)
+{
+	*shared = false;
+	if (idx >= m->npages)
+		return 0;
+	switch (m->kind) {
+	case MEMOBJ_PHYS:
+		return m->phys_base + idx * PAGE_SIZE;
+	case MEMOBJ_SLICE:
+		return memobj_frame(m->src, m->src_first + idx, write, shared);
+	case MEMOBJ_ANON: {
+		unsigned long f = spin_lock_irqsave(&m->lock);
+		paddr_t *slot = pagetab_slot(&m->own, idx, true);
+		paddr_t p = 0;
+		if (slot) {
+			if (!*slot) {
+				p = pmm_alloc();
+				if (p) {
+					memset(phys_to_virt(p), 0, PAGE_SIZE);
+					*slot = p;
+				}
+			}
+			p = *slot;
+		}
+		spin_unlock_irqrestore(&m->lock, f);
+		return p;
+	}
+	case MEMOBJ_COW: {
+		unsigned long f = spin_lock_irqsave(&m->lock);
+		paddr_t *slot = pagetab_slot(&m->own, idx, write);
+		paddr_t p = slot ? *slot : 0;
+		spin_unlock_irqrestore(&m->lock, f);
+		if (p)
+			return p;
+		bool src_shared;
+		paddr_t from = memobj_frame(m->src, m->src_first + idx, false, &src_shared);
+		if (!from)
+			return 0;
+		if (!write) {
+			*shared = true;
+			return from;
+		}
+		paddr_t copy = pmm_alloc();
+		if (!copy)
+			return 0;
+		memcpy(phys_to_virt(copy), phys_to_virt(from), PAGE_SIZE);
+		f = spin_lock_irqsave(&m->lock);
+		slot = pagetab_slot(&m->own, idx, true);
+		if (slot && !*slot) {
+			*slot = copy;
+			copy = 0;
+		}
+		p = slot ? *slot : 0;
+		spin_unlock_irqrestore(&m->lock, f);
+		if (copy)
+			pmm_free(copy); /* another CPU copied first, or no leaf */
+		return p;
+	}
+	}
+	return 0;
+}
+
+int memobj_populate(struct memobj *m)
+{
+	for (uint64_t i = 0; i < m->npages; i++) {
+		bool shared;
+		if (!memobj_frame(m, i, true, &shared))
+			return -ALDER_ENOMEM;
+	}
+	return 0;
+}
+
+static void memobj_destroy(struct kobj *o)
+{
+	struct memobj *m = container_of(o, struct memobj, obj);
+	pagetab_free(&m->own);
+	if (m->src)
+		kobj_put(&m->src->obj);
+	kfree(m);
+}

@@ -1,0 +1,174 @@
+/*
+ * Kernel objects and handle tables (kern/object.h).
+ */
+#include <kern/assert.h>
+#include <kern/heap.h>
+#include <kern/object.h>
+#include <kern/string.h>
+#include <alder/errno.h>
+
+#define OBJ_TYPES 16
+
+static uint64_t next_koid = 1;
+static uint64_t live[OBJ_TYPES]; /* atomic counters */
+
+void kobj_init(struct kobj *o, uint32_t type, const struct kobj_ops *ops)
+{
+	assert(type < OBJ_TYPES);
+	o->type = type;
+	o->refs = 1;
+	o->ops = ops;
+	o->koid = __atomic_fetch_add(&next_koid, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&live[type], 1, __ATOMIC_RELAXED);
+}
+
+void kobj_put(struct kobj *o)
+{
+	uint32_t left = __atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL);
+	if (left)
+		return;
+	__atomic_sub_fetch(&live[o->type], 1, __ATOMIC_RELAXED);
+	o->ops->destroy(o);
+}
+
+uint64_t kobj_live(uint32_t type)
+{
+	return type < OBJ_TYPES ? __atomic_load_n(&live[type], __ATOMIC_RELAXED) : 0;
+}
+
+void handle_table_init(struct handle_table *t)
+{
+	t->lock = (spinlock_t)SPINLOCK_INIT;
+	t->slots = NULL;
+	t->cap = 0;
+	t->count = 0;
+}
+
+void handle_table_destroy(struct handle_table *t)
+{
+	for (;;) {
+		/* Take the objects out under the lock, drop them outside it:
+		 * a destroy function may close handles of its own. */
+		struct kobj *batch[16];
+		unsigned n = 0;
+		unsigned long f = spin_lock_irqsave(&t->lock);
+		for (uint32_t i = 0; i < t->cap && n < ARRAY_SIZE(batch); i++) {
+			if (t->slots[i].obj) {
+				batch[n++] = t->slots[i].obj;
+				t->slots[i].obj = NULL;
+				t->count--;
+			}
+		}
+		struct handle_slot *slots = n ? NULL : t->slots;
+		if (!n) {
+			t->slots = NULL;
+			t->cap = 0;
+		}
+		spin_unlock_irqrestore(&t->lock, f);
+		for (unsigned i = 0; i < n; i++)
+			kobj_put(batch[i]);
+		if (!n) {
+			kfree(slots);
+			return;
+		}
+	}
+}
+
+long handle_install(struct handle_table *t, struct kobj *o, uint32_t rights)
+{
+	struct handle_slot *grown = NULL;
+	for (;;) {
+		unsigned long f = spin_lock_irqsave(&t->lock);
+		if (grown) {
+			/* Install the bigger array unless someone else grew it. */
+			uint32_t newcap = t->cap ? t->cap * 2 : 16;
+			if (newcap > HANDLE_TABLE_MAX)
+				newcap = HANDLE_TABLE_MAX;
+			if (newcap > t->cap) {
+				if (t->cap)
+					memcpy(grown, t->slots, t->cap * sizeof(*grown));
+				memset(grown + t->cap, 0, (newcap - t->cap) * sizeof(*grown));
+				struct handle_slot *old = t->slots;
+				t->slots = grown;
+				t->cap = newcap;
+				grown = old;
+			}
+		}
+		for (uint32_t i = 0; i < t->cap; i++) {
+			if (!t->slots[i].obj) {
+				t->slots[i].obj = o;
+				t->slots[i].rights = rights & ALDER_RIGHTS_ALL;
+				t->count++;
+				spin_unlock_irqrestore(&t->lock, f);
+				kfree(grown);
+				return (long)i + 1;
+			}
+		}
+		uint32_t cap = t->cap;
+		spin_unlock_irqrestore(&t->lock, f);
+		kfree(grown);
+		grown = NULL;
+		if (cap >= HANDLE_TABLE_MAX)
+			return -ALDER_EMFILE;
+		uint32_t newcap = cap ? cap * 2 : 16;
+		if (newcap > HANDLE_TABLE_MAX)
+			newcap = HANDLE_TABLE_MAX;
+		grown = kmalloc(newcap * sizeof(*grown));
+		if (!grown)
+			return -ALDER_ENOMEM;
+	}
+}
+
+int handle_get(struct handle_table *t, alder_handle_t h, uint32_t type, uint32_t need, struct kobj **out,
+	       uint32_t *rights_out)
+{
+	if (h <= 0)
+		return -ALDER_EBADF;
+	int r = 0;
+	unsigned long f = spin_lock_irqsave(&t->lock);
+	struct handle_slot *s = (uint32_t)h <= t->cap ? &t->slots[h - 1] : NULL;
+	if (!s || !s->obj)
+		r = -ALDER_EBADF;
+	else if (type && s->obj->type != type)
+		r = -ALDER_EBADFD;
+	else if ((s->rights & need) != need)
+		r = -ALDER_EACCES;
+	else {
+		*out = kobj_get(s->obj);
+		if (rights_out)
+			*rights_out = s->rights;
+	}
+	spin_unlock_irqrestore(&t->lock, f);
+	return r;
+}
+
+int handle_close(struct handle_table *t, alder_handle_t h)
+{
+	if (h <= 0)
+		return -ALDER_EBADF;
+	unsigned long f = spin_lock_irqsave(&t->lock);
+	struct kobj *o = NULL;
+	if ((uint32_t)h <= t->cap && t->slots[h - 1].obj) {
+		o = t->slots[h - 1].obj;
+		t->slots[h - 1].obj = NULL;
+		t->count--;
+	}
+	spin_unlock_irqrestore(&t->lock, f);
+	if (!o)
+		return -ALDER_EBADF;
+	kobj_put(o);
+	return 0;
+}
+
+long handle_dup(struct handle_table *t, alder_handle_t h, uint32_t mask)
+{
+	struct kobj *o;
+	uint32_t rights;
+	int r = handle_get(t, h, 0, ALDER_RIGHT_DUPLICATE, &o, &rights);
+	if (r)
+		return r;
+	long nh = handle_install(t, o, rights & mask);
+	if (nh < 0)
+		kobj_put(o);
+	return nh;
+}

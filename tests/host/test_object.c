@@ -1,0 +1,123 @@
+/*
+ * Host tests of kernel objects and handle tables (kernel/generic/object.c):
+ * installation, lookup with type and rights, dup dropping rights, close,
+ * growth to the limit, and that every reference is dropped exactly once.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <kern/assert.h>
+#include <kern/log.h>
+#include "shim/shim.h"
+
+/* The heap, from the host. */
+void *kmalloc(size_t n) { return n ? malloc(n) : NULL; }
+void *kzalloc(size_t n) { return n ? calloc(1, n) : NULL; }
+void kfree(void *p) { free(p); }
+
+#include "../../kernel/generic/object.c"
+
+static int destroyed;
+static void count_destroy(struct kobj *o)
+{
+	destroyed++;
+	free(o);
+}
+static const struct kobj_ops test_ops = { "test", count_destroy };
+
+static struct kobj *new_obj(uint32_t type)
+{
+	struct kobj *o = malloc(sizeof(*o));
+	kobj_init(o, type, &test_ops);
+	return o;
+}
+
+static void test_install_get_close(void **state)
+{
+	struct handle_table t;
+	handle_table_init(&t);
+	destroyed = 0;
+	struct kobj *o = new_obj(ALDER_OBJ_MEMORY);
+	long h = handle_install(&t, o, ALDER_RIGHT_READ | ALDER_RIGHT_MAP);
+	assert_true(h > 0);
+	struct kobj *got;
+	uint32_t rights;
+	assert_int_equal(handle_get(&t, h, ALDER_OBJ_MEMORY, ALDER_RIGHT_READ, &got, &rights), 0);
+	assert_ptr_equal(got, o);
+	assert_int_equal(rights, ALDER_RIGHT_READ | ALDER_RIGHT_MAP);
+	assert_int_equal(handle_get(&t, h, ALDER_OBJ_SPACE, 0, &got, NULL), -ALDER_EBADFD);
+	assert_int_equal(handle_get(&t, h, 0, ALDER_RIGHT_WRITE, &got, NULL), -ALDER_EACCES);
+	assert_int_equal(handle_get(&t, 0, 0, 0, &got, NULL), -ALDER_EBADF);
+	assert_int_equal(handle_get(&t, -5, 0, 0, &got, NULL), -ALDER_EBADF);
+	assert_int_equal(handle_get(&t, h + 1000, 0, 0, &got, NULL), -ALDER_EBADF);
+	/* The handle closes; our lookup reference keeps the object alive. */
+	assert_int_equal(handle_close(&t, h), 0);
+	assert_int_equal(handle_close(&t, h), -ALDER_EBADF);
+	assert_int_equal(destroyed, 0);
+	kobj_put(got);
+	assert_int_equal(destroyed, 1);
+	handle_table_destroy(&t);
+}
+
+static void test_dup_drops_rights(void **state)
+{
+	struct handle_table t;
+	handle_table_init(&t);
+	destroyed = 0;
+	long h = handle_install(&t, new_obj(ALDER_OBJ_EVENT), ALDER_RIGHTS_ALL);
+	long d = handle_dup(&t, h, ALDER_RIGHT_READ);
+	assert_true(d > 0 && d != h);
+	struct kobj *got;
+	uint32_t rights;
+	assert_int_equal(handle_get(&t, d, 0, 0, &got, &rights), 0);
+	assert_int_equal(rights, ALDER_RIGHT_READ);
+	kobj_put(got);
+	/* No DUPLICATE right on d: it cannot be duplicated again. */
+	assert_int_equal(handle_dup(&t, d, ALDER_RIGHTS_ALL), -ALDER_EACCES);
+	assert_int_equal(handle_close(&t, h), 0);
+	assert_int_equal(destroyed, 0); /* d still refers to it */
+	assert_int_equal(handle_close(&t, d), 0);
+	assert_int_equal(destroyed, 1);
+	handle_table_destroy(&t);
+}
+
+static void test_grow_to_limit(void **state)
+{
+	struct handle_table t;
+	handle_table_init(&t);
+	destroyed = 0;
+	for (int i = 0; i < HANDLE_TABLE_MAX; i++)
+		assert_int_equal(handle_install(&t, new_obj(ALDER_OBJ_EVENT), ALDER_RIGHTS_ALL), i + 1);
+	struct kobj *extra = new_obj(ALDER_OBJ_EVENT);
+	assert_int_equal(handle_install(&t, extra, 0), -ALDER_EMFILE);
+	kobj_put(extra);
+	/* A freed slot is reused. */
+	assert_int_equal(handle_close(&t, 77), 0);
+	assert_int_equal(handle_install(&t, new_obj(ALDER_OBJ_EVENT), 0), 77);
+	assert_int_equal(kobj_live(ALDER_OBJ_EVENT), HANDLE_TABLE_MAX);
+	handle_table_destroy(&t);
+	assert_int_equal(kobj_live(ALDER_OBJ_EVENT), 0);
+	assert_int_equal(destroyed, HANDLE_TABLE_MAX + 2);
+}
+
+static void test_koids_unique(void **state)
+{
+	struct kobj *a = new_obj(ALDER_OBJ_QUEUE), *b = new_obj(ALDER_OBJ_QUEUE);
+	assert_true(a->koid != b->koid);
+	kobj_put(a);
+	kobj_put(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_install_get_close),
+		cmocka_unit_test(test_dup_drops_rights),
+		cmocka_unit_test(test_grow_to_limit),
+		cmocka_unit_test(test_koids_unique),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
