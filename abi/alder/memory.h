@@ -38,8 +38,8 @@
  * Futexes (on any mapped address, shared memory included; the key is the
  * physical page, so two processes sharing a page share its futexes):
  *   SYS_FUTEX_WAIT(addr, expected, timeout_ns): if the aligned 32-bit word at
- *     addr equals expected, sleep until woken or timeout_ns passes (0 = no
- *     timeout). 0 woken, -EAGAIN value differed, -ETIMEDOUT, -EINTR (killed),
+ *     addr equals expected, sleep until woken or timeout_ns passes (0, or a
+ *     timeout past the end of the clock, = no timeout). 0 woken, -EAGAIN value differed, -ETIMEDOUT, -EINTR (killed),
  *     -EINVAL misaligned, -EFAULT not mapped.
  *   SYS_FUTEX_WAKE(addr, count): wake up to count waiters; returns how many.
  */

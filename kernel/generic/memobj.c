@@ -14,6 +14,7 @@
 #include <kern/vmspace.h>
 #include <alder/errno.h>
 #include <alder/memory.h>
+#include <arch/paging.h>
 
 #define LEAF_ENTRIES 512
 
@@ -32,9 +33,16 @@ struct memobj {
 	uint64_t src_first;   /* COW, SLICE: page index in src of our page 0 */
 	paddr_t phys_base;    /* PHYS */
 	bool uncached;        /* PHYS */
+	/* Reverse map, under lock: mappings of this object, and objects
+	 * derived from it (COW views, slices), which show its pages. */
+	struct list views;
+	struct list children;
+	struct list child_link; /* on src->children, under src->lock */
+	uint64_t gen;           /* atomic; see memobj_gen() */
 };
 
 static void memobj_destroy(struct kobj *o);
+static void page_replaced(struct memobj *m, uint64_t idx);
 static const struct kobj_ops memobj_ops = { "memory", memobj_destroy };
 
 static bool pagetab_init(struct pagetab *t, uint64_t npages)
@@ -84,6 +92,9 @@ static struct memobj *alloc_obj(enum memobj_kind kind, uint64_t npages)
 	m->kind = kind;
 	m->npages = npages;
 	m->lock = (spinlock_t)SPINLOCK_INIT;
+	list_init(&m->views);
+	list_init(&m->children);
+	list_init(&m->child_link);
 	if ((kind == MEMOBJ_ANON || kind == MEMOBJ_COW) && !pagetab_init(&m->own, npages)) {
 		kfree(m);
 		return NULL;
@@ -125,6 +136,9 @@ static struct memobj *derived(enum memobj_kind kind, struct memobj *src, uint64_
 		m->src = (struct memobj *)kobj_get(&src->obj);
 		m->src_first = first;
 		m->uncached = src->uncached;
+		unsigned long f = spin_lock_irqsave(&src->lock);
+		list_append(&src->children, &m->child_link);
+		spin_unlock_irqrestore(&src->lock, f);
 	}
 	return m;
 }
@@ -198,6 +212,8 @@ paddr_t memobj_frame(struct memobj *m, uint64_t idx, bool write, bool *shared)
 		spin_unlock_irqrestore(&m->lock, f);
 		if (copy)
 			pmm_free(copy); /* another CPU copied first, or no leaf */
+		else
+			page_replaced(m, idx);
 		return p;
 	}
 	}
@@ -217,8 +233,101 @@ int memobj_populate(struct memobj *m)
 static void memobj_destroy(struct kobj *o)
 {
 	struct memobj *m = container_of(o, struct memobj, obj);
+	assert(list_empty(&m->views) && list_empty(&m->children));
+	if (m->src) {
+		unsigned long f = spin_lock_irqsave(&m->src->lock);
+		list_remove(&m->child_link);
+		spin_unlock_irqrestore(&m->src->lock, f);
+	}
 	pagetab_free(&m->own);
 	if (m->src)
 		kobj_put(&m->src->obj);
 	kfree(m);
+}
+
+/* ---- reverse map ---- */
+
+void memobj_attach(struct memobj *m, struct memobj_view *v, paddr_t pml4, uint64_t start, uint64_t first,
+		   uint64_t npages)
+{
+	unsigned long f = spin_lock_irqsave(&m->lock);
+	v->pml4 = pml4;
+	v->start = start;
+	v->first = first;
+	v->npages = npages;
+	list_append(&m->views, &v->link);
+	spin_unlock_irqrestore(&m->lock, f);
+}
+
+void memobj_detach(struct memobj *m, struct memobj_view *v)
+{
+	unsigned long f = spin_lock_irqsave(&m->lock);
+	list_remove(&v->link);
+	spin_unlock_irqrestore(&m->lock, f);
+}
+
+void memobj_view_update(struct memobj *m, struct memobj_view *v, uint64_t start, uint64_t first, uint64_t npages)
+{
+	unsigned long f = spin_lock_irqsave(&m->lock);
+	v->start = start;
+	v->first = first;
+	v->npages = npages;
+	spin_unlock_irqrestore(&m->lock, f);
+}
+
+uint64_t memobj_gen(struct memobj *m) { return __atomic_load_n(&m->gen, __ATOMIC_ACQUIRE); }
+
+struct zap_list {
+	uint64_t va[16];
+	unsigned n;
+	bool overflow;   /* more than fit: flush everything */
+};
+
+/*
+ * Page idx of m now has a different frame: clear every translation that
+ * may show the old one, here and in derived objects that show this page
+ * (slices, and COW views that have not copied it). Takes m->lock, then the
+ * children's locks (parent before child, the only order used).
+ */
+static void invalidate(struct memobj *m, uint64_t idx, struct zap_list *z, bool from_parent)
+{
+	unsigned long f = spin_lock_irqsave(&m->lock);
+	if (from_parent && m->kind == MEMOBJ_COW) {
+		paddr_t *slot = pagetab_slot(&m->own, idx, false);
+		if (slot && *slot) {
+			spin_unlock_irqrestore(&m->lock, f);
+			return; /* it has its own copy: unaffected */
+		}
+	}
+	__atomic_add_fetch(&m->gen, 1, __ATOMIC_ACQ_REL);
+	list_for_each(it, &m->views) {
+		struct memobj_view *v = list_entry(it, struct memobj_view, link);
+		if (idx < v->first || idx >= v->first + v->npages)
+			continue;
+		uint64_t va = v->start + (idx - v->first) * PAGE_SIZE;
+		if (paging_zap(v->pml4, va)) {
+			if (z->n < ARRAY_SIZE(z->va))
+				z->va[z->n++] = va;
+			else
+				z->overflow = true;
+		}
+	}
+	list_for_each(it, &m->children) {
+		struct memobj *c = list_entry(it, struct memobj, child_link);
+		if (idx >= c->src_first && idx < c->src_first + c->npages)
+			invalidate(c, idx - c->src_first, z, true);
+	}
+	spin_unlock_irqrestore(&m->lock, f);
+}
+
+/* After a COW copy: no lock held (the flush waits for other CPUs). */
+static void page_replaced(struct memobj *m, uint64_t idx)
+{
+	struct zap_list z = { .n = 0 };
+	invalidate(m, idx, &z, false);
+	if (z.overflow)
+		tlb_shootdown(0, ~(size_t)0 >> 1); /* large count: full flush everywhere */
+	else
+		for (unsigned i = 0; i < z.n; i++)
+			tlb_shootdown(z.va[i], 1);
 }

@@ -2,6 +2,7 @@
 #include <kern/spinlock.h>
 #include <kern/cpu.h>
 #include <arch/cpu.h>
+#include <arch/apic.h>
 
 extern bool smp_percpu_ready;
 
@@ -18,11 +19,19 @@ bool spin_trylock(spinlock_t *l)
 	return true;
 }
 
+/*
+ * While spinning, serve cross-CPU calls (TLB shootdowns): the lock holder
+ * may be waiting for this CPU to flush, and with interrupts off here the
+ * call IPI would never be taken — a deadlock otherwise.
+ */
 void spin_lock(spinlock_t *l)
 {
 	while (__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
-		while (__atomic_load_n(&l->locked, __ATOMIC_RELAXED))
+		while (__atomic_load_n(&l->locked, __ATOMIC_RELAXED)) {
 			cpu_relax();
+			if (smp_percpu_ready)
+				smp_call_poll();
+		}
 	l->owner_cpu = cpu_id_or_zero();
 }
 

@@ -238,12 +238,11 @@ static long sys_space_rw(ARGS)
 
 static long sys_futex_wait(ARGS)
 {
-	uint64_t deadline = 0;
+	uint64_t deadline = 0; /* none; also for timeouts too long to represent */
 	if (a2) {
 		uint64_t now = clock_ns();
-		if (a2 > UINT64_MAX - now)
-			return -ALDER_EINVAL;
-		deadline = now + a2;
+		if (a2 <= UINT64_MAX - now)
+			deadline = now + a2;
 	}
 	if (a1 > UINT32_MAX)
 		return -ALDER_EINVAL;

@@ -27,6 +27,7 @@ struct mapping {
 	uint64_t first;         /* page index in obj that start maps */
 	unsigned prot;          /* VM_PROT_* now */
 	unsigned max_prot;      /* what protect may grant */
+	struct memobj_view view;/* registration with obj (reverse map) */
 };
 
 struct vmspace {
@@ -75,6 +76,7 @@ static void vmspace_destroy(struct kobj *o)
 	list_for_each_safe(it, tmp, &s->mappings) {
 		struct mapping *m = list_entry(it, struct mapping, link);
 		list_remove(&m->link);
+		memobj_detach(m->obj, &m->view);
 		kobj_put((struct kobj *)m->obj);
 		kfree(m);
 	}
@@ -185,6 +187,7 @@ int64_t vmspace_map_limited(struct vmspace *s, struct memobj *obj, uint64_t offs
 	n->max_prot = max_prot;
 	list_init(&n->link);
 	insert_locked(s, n);
+	memobj_attach(obj, &n->view, s->pml4, addr, n->first, size / PAGE_SIZE);
 	spin_unlock_irqrestore(&s->lock, f);
 	return (int64_t)addr;
 }
@@ -203,6 +206,8 @@ static int split_locked(struct mapping *m, uint64_t addr)
 	m->end = addr;
 	list_init(&r->link);
 	list_insert_between(&r->link, &m->link, m->link.next);
+	memobj_view_update(m->obj, &m->view, m->start, m->first, (m->end - m->start) / PAGE_SIZE);
+	memobj_attach(r->obj, &r->view, m->view.pml4, r->start, r->first, (r->end - r->start) / PAGE_SIZE);
 	return 0;
 }
 
@@ -258,6 +263,7 @@ int vmspace_unmap(struct vmspace *s, uint64_t addr, uint64_t size)
 		flush(addr, end);
 	list_for_each_safe(it, tmp, &dead) {
 		struct mapping *m = list_entry(it, struct mapping, link);
+		memobj_detach(m->obj, &m->view);
 		kobj_put((struct kobj *)m->obj);
 		kfree(m);
 	}
@@ -317,17 +323,24 @@ static int fault_locked(struct vmspace *s, uint64_t addr, bool write, bool exec,
 		*frame_out = pte & PTE_ADDR; /* already there (another CPU, or a stale TLB entry) */
 		return 0;
 	}
-	bool shared;
-	paddr_t frame = memobj_frame(m->obj, m->first + (va - m->start) / PAGE_SIZE, write, &shared);
-	if (!frame)
-		return -ALDER_ENOMEM;
-	bool writable = (m->prot & VM_PROT_WRITE) && !shared;
-	if (paging_map_replace(s->pml4, va, frame, map_flags(m, writable)))
-		return -ALDER_ENOMEM;
-	if (pte & PTE_P)
-		flush(va, va + PAGE_SIZE); /* a read-only shared frame was replaced by a copy */
-	*frame_out = frame;
-	return 0;
+	for (;;) {
+		/* A copy-on-write replacement racing with us bumps the gen:
+		 * then the frame we entered may be stale; enter it again. */
+		uint64_t gen = memobj_gen(m->obj);
+		bool shared;
+		paddr_t frame = memobj_frame(m->obj, m->first + (va - m->start) / PAGE_SIZE, write, &shared);
+		if (!frame)
+			return -ALDER_ENOMEM;
+		bool writable = (m->prot & VM_PROT_WRITE) && !shared;
+		if (paging_map_replace(s->pml4, va, frame, map_flags(m, writable)))
+			return -ALDER_ENOMEM;
+		if (memobj_gen(m->obj) != gen)
+			continue;
+		if (pte & PTE_P)
+			flush(va, va + PAGE_SIZE); /* our read-only shared frame was replaced by a copy */
+		*frame_out = frame;
+		return 0;
+	}
 }
 
 int vmspace_fault(struct vmspace *s, uint64_t addr, uint64_t error)

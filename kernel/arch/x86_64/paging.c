@@ -106,6 +106,19 @@ int paging_map_replace(paddr_t pml4, vaddr_t va, paddr_t pa, unsigned flags)
 	return 0;
 }
 
+bool paging_zap(paddr_t pml4, vaddr_t va)
+{
+	paddr_t t = pml4;
+	for (int level = 3; level > 0; level--) {
+		uint64_t e = __atomic_load_n(&table(t)[(va >> (12 + 9 * level)) & 511], __ATOMIC_ACQUIRE);
+		if (!(e & PTE_P) || (e & PTE_PS))
+			return false;
+		t = e & PTE_ADDR;
+	}
+	uint64_t *pte = &table(t)[(va >> 12) & 511];
+	return __atomic_exchange_n(pte, 0, __ATOMIC_ACQ_REL) & PTE_P;
+}
+
 paddr_t paging_unmap(paddr_t pml4, vaddr_t va)
 {
 	bool kernel = va >= KERNEL_DIRECT_MAP;

@@ -40,7 +40,7 @@ static void *call_arg;
 static volatile uint32_t call_todo[MAX_CPUS];
 static volatile uint32_t call_remaining;
 
-static void call_poll(void)
+void smp_call_poll(void)
 {
 	uint32_t me = this_cpu()->id;
 	if (!__atomic_load_n(&call_todo[me], __ATOMIC_ACQUIRE))
@@ -60,7 +60,7 @@ void smp_call_others(void (*fn)(void *), void *arg)
 	/* Serve calls from other CPUs while waiting, so that two CPUs calling
 	 * each other with interrupts off cannot deadlock. */
 	while (!spin_trylock(&call_lock))
-		call_poll();
+		smp_call_poll();
 	uint32_t me = this_cpu()->id;
 	call_fn = fn;
 	call_arg = arg;
@@ -81,7 +81,7 @@ void smp_call_others(void (*fn)(void *), void *arg)
 	irq_restore(f);
 }
 
-static void ipi_call_handler(struct trap_frame *f, void *arg) { call_poll(); }
+static void ipi_call_handler(struct trap_frame *f, void *arg) { smp_call_poll(); }
 
 static void ipi_resched_handler(struct trap_frame *f, void *arg) { this_cpu()->need_resched = 1; }
 

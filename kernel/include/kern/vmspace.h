@@ -46,6 +46,29 @@ bool memobj_uncached(const struct memobj *m); /* physical (or slice of one) mapp
  * copied): it must then be mapped read-only.
  */
 paddr_t memobj_frame(struct memobj *m, uint64_t idx, bool write, bool *shared);
+/*
+ * Reverse map. Every mapping of an object registers a view: which object
+ * pages it shows at which address of which page table. When a copy-on-write
+ * object replaces a page's frame (its first write), every translation that
+ * may show the old frame — in any space, through this object or through
+ * slices and views derived from it — is cleared (and flushed) so the next
+ * access faults in the new frame. memobj_gen() changes whenever that
+ * happens; a fault handler that read it before asking for a frame and finds
+ * it changed after entering the PTE must retry (it may have entered a frame
+ * that was just replaced).
+ */
+struct memobj_view {
+	struct list link;        /* on the object's view list, under its lock */
+	paddr_t pml4;            /* page table of the mapping's space */
+	uint64_t start;          /* address that shows object page `first` */
+	uint64_t first, npages;
+};
+void memobj_attach(struct memobj *m, struct memobj_view *v, paddr_t pml4, uint64_t start, uint64_t first,
+		   uint64_t npages);
+void memobj_detach(struct memobj *m, struct memobj_view *v);
+/* Change an attached view's range (mapping splits). */
+void memobj_view_update(struct memobj *m, struct memobj_view *v, uint64_t start, uint64_t first, uint64_t npages);
+uint64_t memobj_gen(struct memobj *m);
 /* Populate every page now (for memory the kernel itself reads, e.g. rings). */
 int memobj_populate(struct memobj *m);
 

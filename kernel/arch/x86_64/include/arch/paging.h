@@ -43,6 +43,10 @@ int paging_map(paddr_t pml4, vaddr_t va, paddr_t pa, unsigned flags);
 /* Map or remap one user page, replacing whatever was there (the caller
  * flushes the old translation). 0 or -ALDER_ENOMEM. */
 int paging_map_replace(paddr_t pml4, vaddr_t va, paddr_t pa, unsigned flags);
+/* Clear the user PTE for va if present, without locks (a single atomic
+ * store; tables are never freed while a space has mappings). Returns true
+ * when something was cleared; the caller flushes. */
+bool paging_zap(paddr_t pml4, vaddr_t va);
 /* Remove a mapping; returns the frame that was mapped there or 0. The caller
  * flushes (tlb_shootdown) before reusing the frame. */
 paddr_t paging_unmap(paddr_t pml4, vaddr_t va);
