@@ -37,6 +37,8 @@ KOBJ := $(patsubst %,$(BUILD)/%.o,$(KSRC))
 ULIB_SRC := $(wildcard lib/ulib/*.c lib/ulib/*.S)
 ULIB_OBJ := $(patsubst %,$(BUILD)/%.o,$(ULIB_SRC))
 UPROGS := $(BUILD)/user/init $(patsubst tests/user/%.c,$(BUILD)/user/tests/%,$(wildcard tests/user/*.c))
+# Programs linked with Debian's musl (docs/LINUX_SHIM.md), at /tests/musl/ in the initramfs.
+MUSL_PROGS := $(patsubst tests/musl/%.c,$(BUILD)/user/musl/%,$(wildcard tests/musl/*.c))
 HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/host/%,$(wildcard tests/host/test_*.c))
 FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
@@ -91,12 +93,17 @@ $(BUILD)/user/tests/%: tests/user/%.c $(BUILD)/ulib.a lib/ulib/user.ld
 	@echo "  CC      $<"
 	@$(CC) $(UCFLAGS) -c -o $(BUILD)/tests/user/$*.o $<
 	$(CC) $(ULDFLAGS) -o $@ $(BUILD)/tests/user/$*.o $(BUILD)/ulib.a -lgcc
+$(BUILD)/user/musl/%: tests/musl/%.c
+	@mkdir -p $(dir $@)
+	@echo "  MUSLCC  $<"
+	@musl-gcc -static -O2 -Wall -Wextra -Werror -o $@ $<
 
 # The initramfs: /init is the first user program, /tests/ the in-VM tests.
-$(BUILD)/initramfs.cpio: $(UPROGS)
-	rm -rf $(BUILD)/initramfs && mkdir -p $(BUILD)/initramfs/tests
+$(BUILD)/initramfs.cpio: $(UPROGS) $(MUSL_PROGS)
+	rm -rf $(BUILD)/initramfs && mkdir -p $(BUILD)/initramfs/tests/musl
 	cp $(BUILD)/user/init $(BUILD)/initramfs/init
 	for t in $(BUILD)/user/tests/*; do [ -f "$$t" ] && cp $$t $(BUILD)/initramfs/tests/ || true; done
+	for t in $(MUSL_PROGS); do cp $$t $(BUILD)/initramfs/tests/musl/; done
 	cd $(BUILD)/initramfs && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet > ../initramfs.cpio
 
 image: $(IMAGE)

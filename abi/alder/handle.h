@@ -15,6 +15,9 @@
 typedef int32_t alder_handle_t;
 
 #define ALDER_HANDLE_NONE 0
+/* A child started by sys_spawn with a handle to pass finds it here. */
+#define ALDER_HANDLE_BOOTSTRAP 1
+
 /* Pseudo-handles, valid in any process, never stored in a table. */
 #define ALDER_HANDLE_SELF_SPACE (-1)  /* the caller's address space */
 

@@ -31,6 +31,9 @@
  *   load a static ELF64 from the initramfs as a new process; returns its pid.
  *   path_len 1..255 (-EINVAL / -ENAMETOOLONG), arg_len at most 4000
  *   (-E2BIG); an embedded NUL in either is -EINVAL.
+ *   A fifth argument, if not 0, is a handle (needing TRANSFER) that the
+ *   child receives as ALDER_HANDLE_BOOTSTRAP with the same rights; the
+ *   caller keeps its own. -EBADF/-EACCES as for any handle argument.
  *   The new process starts at the ELF entry with rsp 16-byte aligned inside
  *   a 64 KiB stack below 0x7fff00000000, rdi = the argument string (copied
  *   to the top of that stack, NUL-terminated), rsi = arg_len, every other
@@ -117,6 +120,7 @@
 /* How a process ended; written by the kernel in sys_wait. */
 #define ALDER_EXIT_NORMAL 0 /* called sys_exit; status is its argument */
 #define ALDER_EXIT_FAULT 1  /* killed by a CPU exception; status is the vector */
+#define ALDER_EXIT_KILLED 3 /* killed through ALDER_THREAD_KILL or its supervisor ending */
 #define ALDER_EXIT_BADSYS 2 /* killed for an unknown system call; status is
                                the low 32 bits of the number */
 

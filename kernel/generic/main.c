@@ -180,7 +180,7 @@ void kmain(uint32_t magic, paddr_t info_phys)
 
 	milestone(MS_INIT_START);
 	log_info("starting /init");
-	long pid = process_spawn("init", "", 0, 0);
+	long pid = process_spawn("init", "", 0, 0, NULL, 0);
 	if (pid < 0)
 		panic("cannot start /init: error %ld", pid);
 	thread_exit();

@@ -10,12 +10,14 @@
 #include <kern/cpio.h>
 #include <kern/elf.h>
 #include <kern/heap.h>
+#include <kern/linux_shim.h>
 #include <kern/log.h>
 #include <kern/pmm.h>
 #include <kern/process.h>
 #include <kern/string.h>
 #include <alder/memory.h>
 #include <kern/thread.h>
+#include <kern/observe.h>
 #include <kern/uaccess.h>
 #include <kern/vm.h>
 #include <kern/vmspace.h>
@@ -31,6 +33,8 @@ static size_t initramfs_len;
 static spinlock_t table_lock = SPINLOCK_INIT; /* procs[], next_pid */
 static struct process *procs[MAX_PROCS];
 static uint32_t next_pid = 1;
+
+static bool table_insert(struct process *p);
 
 void process_init(const void *data, size_t len)
 {
@@ -99,7 +103,10 @@ static int load_segment(struct process *p, const uint8_t *file, const struct elf
 	return r;
 }
 
-static int setup_stack(struct process *p, const char *arg, size_t arg_len, uint64_t *rsp, uint64_t *argp)
+/* The stack, with the Linux initial-stack block on top (argc, argv, envp,
+ * auxv: what musl's start code reads); native programs use rdi/rsi. */
+static int setup_stack(struct process *p, const char *path, const char *arg, size_t arg_len,
+		       const struct cpio_entry *file, const struct elf_image *img, uint64_t *rsp, uint64_t *argp)
 {
 	struct memobj *m = memobj_create_anon(USER_STACK_SIZE);
 	if (!m)
@@ -109,18 +116,12 @@ static int setup_stack(struct process *p, const char *arg, size_t arg_len, uint6
 	kobj_put((struct kobj *)m);
 	if (a < 0)
 		return (int)a;
-	/* The argument string at the top of the stack (arg_len is limited to
-	 * one page by the caller, so it fits). */
-	uint64_t at = ALIGN_DOWN(USER_STACK_TOP - arg_len - 1, 16);
-	char zero = 0;
-	if (vmspace_rw(p->space, at, (void *)arg, arg_len, true) || vmspace_rw(p->space, at + arg_len, &zero, 1, true))
-		return -ALDER_ENOMEM;
-	*argp = at;
-	*rsp = at - 16;
-	return 0;
+	return (int)linux_build_initial_stack(p->space, USER_STACK_TOP, path, arg, arg_len, file->data, file->size,
+					      img, rsp, argp);
 }
 
-long process_spawn(const char *path, const char *arg, size_t arg_len, uint32_t parent)
+long process_spawn(const char *path, const char *arg, size_t arg_len, uint32_t parent, struct kobj *give,
+		   uint32_t give_rights)
 {
 	struct cpio_entry file;
 	int r = cpio_find(initramfs, initramfs_len, path, &file);
@@ -154,13 +155,17 @@ long process_spawn(const char *path, const char *arg, size_t arg_len, uint32_t p
 	if (parent == 0) {
 		long h = handle_install(&p->handles, root_object(), ALDER_RIGHTS_ALL);
 		assert(h == ALDER_HANDLE_ROOT);
+	} else if (give) {
+		/* The parent's bootstrap handle: the child's handle 1. */
+		long h = handle_install(&p->handles, kobj_get(give), give_rights);
+		assert(h == ALDER_HANDLE_BOOTSTRAP);
 	}
 
 	uint64_t rsp = 0, argp = 0;
 	for (size_t i = 0; i < img.nsegments && !r; i++)
 		r = load_segment(p, file.data, &img.segments[i]);
 	if (!r)
-		r = setup_stack(p, arg, arg_len, &rsp, &argp);
+		r = setup_stack(p, path, arg, arg_len, &file, &img, &rsp, &argp);
 	struct thread *t = NULL;
 	if (!r) {
 		t = thread_create_user(p, img.entry, rsp, argp, arg_len);
@@ -170,17 +175,7 @@ long process_spawn(const char *path, const char *arg, size_t arg_len, uint32_t p
 	if (r)
 		goto fail;
 
-	unsigned long f = spin_lock_irqsave(&table_lock);
-	int slot = -1;
-	for (int i = 0; i < MAX_PROCS && slot < 0; i++)
-		if (!procs[i])
-			slot = i;
-	if (slot >= 0) {
-		p->pid = next_pid++;
-		procs[slot] = p;
-	}
-	spin_unlock_irqrestore(&table_lock, f);
-	if (slot < 0) {
+	if (!table_insert(p)) {
 		r = -ALDER_EAGAIN;
 		goto fail;
 	}
@@ -202,26 +197,97 @@ fail:
 	return r;
 }
 
-long process_add_thread(struct process *p, uint64_t rip, uint64_t rsp, uint64_t arg)
+struct thread *process_add_thread_stopped(struct process *p, uint64_t rip, uint64_t rsp, uint64_t arg, int *err)
 {
 	struct thread *t = thread_create_user(p, rip, rsp, arg, 0);
-	if (!t)
-		return -ALDER_ENOMEM;
+	if (!t) {
+		*err = -ALDER_ENOMEM;
+		return NULL;
+	}
 	unsigned long f = spin_lock_irqsave(&p->exited.lock);
 	if (p->exiting) {
 		spin_unlock_irqrestore(&p->exited.lock, f);
 		t->state = THREAD_DEAD;
 		t->proc = NULL;
 		thread_free(t);
-		return -ALDER_ESRCH;
+		*err = -ALDER_ESRCH;
+		return NULL;
 	}
 	__atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
 	p->nthreads++;
 	list_append(&p->threads, &t->proc_link);
-	long tid = t->tid;
 	spin_unlock_irqrestore(&p->exited.lock, f);
+	return t;
+}
+
+long process_add_thread(struct process *p, uint64_t rip, uint64_t rsp, uint64_t arg)
+{
+	int err;
+	struct thread *t = process_add_thread_stopped(p, rip, rsp, arg, &err);
+	if (!t)
+		return err;
+	long tid = t->tid;
 	thread_start(t);
 	return tid;
+}
+
+/* Put p into the table (assigning its pid); false when the table is full. */
+static bool table_insert(struct process *p)
+{
+	unsigned long f = spin_lock_irqsave(&table_lock);
+	int slot = -1;
+	for (int i = 0; i < MAX_PROCS && slot < 0; i++)
+		if (!procs[i])
+			slot = i;
+	if (slot >= 0) {
+		p->pid = next_pid++;
+		procs[slot] = p;
+	}
+	spin_unlock_irqrestore(&table_lock, f);
+	return slot >= 0;
+}
+
+struct process *process_create(struct vmspace *space, uint32_t parent, uint32_t supervisor, const char *name)
+{
+	struct process *p = kzalloc(sizeof(*p));
+	if (!p)
+		return NULL;
+	waitq_init(&p->exited);
+	list_init(&p->threads);
+	handle_table_init(&p->handles);
+	p->parent_pid = parent;
+	p->supervisor_pid = supervisor;
+	p->refs = 1;
+	p->space = (struct vmspace *)kobj_get((struct kobj *)space);
+	p->pml4 = vmspace_pml4(space);
+	memcpy(p->name, name, MIN(strlen(name), sizeof(p->name) - 1));
+	if (!table_insert(p)) {
+		process_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void process_kill(struct process *p)
+{
+	unsigned long f = spin_lock_irqsave(&p->exited.lock);
+	if (!p->exiting) {
+		p->exit = (struct alder_exit_info){ ALDER_EXIT_KILLED, 0, 0 };
+		__atomic_store_n(&p->exiting, true, __ATOMIC_SEQ_CST);
+	}
+	list_for_each(it, &p->threads) {
+		struct thread *t = list_entry(it, struct thread, proc_link);
+		if (t->state == THREAD_DEAD)
+			continue;
+		if (t->created) {
+			t->created = false;
+			thread_start(t); /* it exits in enter_user */
+			continue;
+		}
+		waitq_interrupt(t);
+		ipi_send(t->cpu, VEC_IPI_RESCHED);
+	}
+	spin_unlock_irqrestore(&p->exited.lock, f);
 }
 
 static struct process *find_locked(uint32_t pid, int *slot)
@@ -280,13 +346,17 @@ long process_wait(uint32_t pid, struct alder_exit_info *info)
  * by the kernel when they end), and it is reaped now if it is one. */
 static void process_ended(struct process *p)
 {
-	struct process *drop[MAX_PROCS];
-	int ndrop = 0;
+	struct process *drop[MAX_PROCS], *kill[MAX_PROCS];
+	int ndrop = 0, nkill = 0;
 	unsigned long f = spin_lock_irqsave(&table_lock);
 	for (int i = 0; i < MAX_PROCS; i++) {
 		struct process *c = procs[i];
 		if (!c)
 			continue;
+		if (c->supervisor_pid == p->pid && c->nthreads > 0) {
+			__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
+			kill[nkill++] = c;
+		}
 		bool orphan_done = (c->parent_pid == p->pid && c->nthreads == 0 && !c->reaped) ||
 				   (c == p && p->parent_pid == 0);
 		if (c->parent_pid == p->pid)
@@ -297,6 +367,10 @@ static void process_ended(struct process *p)
 		}
 	}
 	spin_unlock_irqrestore(&table_lock, f);
+	for (int i = 0; i < nkill; i++) {
+		process_kill(kill[i]);
+		process_put(kill[i]);
+	}
 	for (int i = 0; i < ndrop; i++)
 		process_put(drop[i]);
 }

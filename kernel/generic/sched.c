@@ -115,13 +115,17 @@ static void switch_to(struct cpu *c, struct thread *prev, struct thread *next)
 		if (from)
 			vmspace_deactivate(from, c->id);
 	}
+	/* User state the kernel does not touch: FPU/SSE, FS base, and the
+	 * user GS base (in KERNEL_GS_BASE while in the kernel, after swapgs). */
 	if (prev->proc) {
 		__asm__ volatile("fxsave64 %0" : "=m"(prev->fpu));
 		prev->fs_base = rdmsr(MSR_FS_BASE);
+		prev->gs_base = rdmsr(MSR_KERNEL_GS_BASE);
 	}
 	if (next->proc) {
 		__asm__ volatile("fxrstor64 %0" ::"m"(next->fpu));
 		wrmsr(MSR_FS_BASE, next->fs_base);
+		wrmsr(MSR_KERNEL_GS_BASE, next->gs_base);
 	}
 	arch_context_switch(&prev->ctx_rsp, next->ctx_rsp);
 	sched_finish_switch();

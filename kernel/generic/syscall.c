@@ -9,8 +9,11 @@
 #include <kern/cpu.h>
 #include <kern/heap.h>
 #include <kern/object.h>
+#include <kern/observe.h>
+#include <alder/thread.h>
 #include <kern/string.h>
 #include <kern/syscall.h>
+#include <kern/linux_shim.h>
 #include <kern/log.h>
 #include <kern/pmm.h>
 #include <kern/process.h>
@@ -78,7 +81,7 @@ static long copy_string_arg(uint64_t uptr, uint64_t len, size_t max, char *out, 
 	return 0;
 }
 
-static long sys_spawn(uint64_t upath, uint64_t path_len, uint64_t uarg, uint64_t arg_len)
+static long sys_spawn(uint64_t upath, uint64_t path_len, uint64_t uarg, uint64_t arg_len, uint64_t give_h)
 {
 	char path[PATH_MAX_LEN + 1];
 	if (path_len == 0)
@@ -92,10 +95,19 @@ static long sys_spawn(uint64_t upath, uint64_t path_len, uint64_t uarg, uint64_t
 	if (!arg)
 		return -ALDER_ENOMEM;
 	r = copy_string_arg(uarg, arg_len, ARG_MAX_LEN, arg, -ALDER_E2BIG);
-	if (!r) {
-		struct process *me = thread_current()->proc;
-		r = process_spawn(path, arg, arg_len, me ? me->pid : 0);
+	struct process *me = thread_current()->proc;
+	struct kobj *give = NULL;
+	uint32_t rights = 0;
+	if (!r && give_h) {
+		if ((int64_t)give_h <= 0 || (int64_t)give_h > INT32_MAX)
+			r = -ALDER_EBADF;
+		else
+			r = handle_get(&me->handles, (alder_handle_t)give_h, 0, ALDER_RIGHT_TRANSFER, &give, &rights);
 	}
+	if (!r)
+		r = process_spawn(path, arg, arg_len, me->pid, give, rights);
+	if (give)
+		kobj_put(give);
 	kfree(arg);
 	return r;
 }
@@ -202,7 +214,7 @@ static long sys_clock_fn(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uin
 
 static long sys_spawn_fn(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
 {
-	return sys_spawn(a0, a1, a2, a3);
+	return sys_spawn(a0, a1, a2, a3, a4);
 }
 
 static long sys_wait_fn(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
@@ -264,9 +276,6 @@ void syscall_table_init(void)
 	}
 }
 
-/* Linux system calls of processes without a supervisor; see linux_shim.c.
- * Returns false when the number is not one the shim answers. */
-bool linux_shim_dispatch(struct trap_frame *f) __attribute__((weak));
 
 void syscall_dispatch(struct trap_frame *f)
 {
@@ -277,7 +286,10 @@ void syscall_dispatch(struct trap_frame *f)
 		syscall_fn fn = syscall_table[nr - ALDER_SYS_BASE];
 		r = fn ? fn(f->rdi, f->rsi, f->rdx, f->r10, f->r8, f->r9) : -ALDER_ENOSYS;
 		f->rax = (uint64_t)r;
-	} else if (linux_shim_dispatch && linux_shim_dispatch(f)) {
+	} else if (observe_supervised()) {
+		/* The supervisor answers: it sets rax and resumes us. */
+		observe_stop(ALDER_OBS_SYSCALL, (uint32_t)nr, 0);
+	} else if (linux_shim_dispatch(f)) {
 		/* the shim set f->rax */
 	} else {
 		log_warn("bad system call 0x%lx from process %u (%s) at rip %lx; killed", nr,

@@ -13,6 +13,7 @@
 #include <kern/string.h>
 #include <kern/thread.h>
 #include <kern/waitq.h>
+#include <kern/observe.h>
 #include <arch/cpu.h>
 #include <arch/paging.h>
 #include <arch/trap.h>
@@ -72,6 +73,14 @@ static void kstack_release(vaddr_t base)
 	spin_unlock_irqrestore(&kstack_lock, f);
 }
 
+static void thread_destroy(struct kobj *o)
+{
+	struct thread *t = container_of(o, struct thread, obj);
+	kmem_cache_free(thread_cache, t);
+}
+
+static const struct kobj_ops thread_ops = { "thread", thread_destroy };
+
 struct thread *thread_alloc_struct(void)
 {
 	if (!thread_cache) {
@@ -85,6 +94,8 @@ struct thread *thread_alloc_struct(void)
 	memset(t, 0, sizeof(*t));
 	list_init(&t->rq_link);
 	list_init(&t->proc_link);
+	waitq_init(&t->obs);
+	kobj_init(&t->obj, ALDER_OBJ_THREAD, &thread_ops);
 	t->tid = __atomic_fetch_add(&next_tid, 1, __ATOMIC_RELAXED);
 	/* FXSAVE defaults: x87 control word 0x37f, MXCSR 0x1f80. */
 	t->fpu[0] = 0x7f;
@@ -101,7 +112,7 @@ struct thread *thread_create_kernel(const char *name, void (*fn)(void *), void *
 		return NULL;
 	t->kstack_base = kstack_alloc();
 	if (!t->kstack_base) {
-		kmem_cache_free(thread_cache, t);
+		kobj_put(&t->obj);
 		return NULL;
 	}
 	t->kstack_top = t->kstack_base + KSTACK_SIZE;
@@ -129,6 +140,9 @@ struct thread *thread_create_kernel(const char *name, void (*fn)(void *), void *
 static void enter_user(void *arg)
 {
 	struct thread *t = arg;
+	/* Killed before it ever ran (a created thread of a dying process). */
+	if (t->proc && process_killed(t->proc))
+		thread_exit();
 	irq_disable();
 	arch_enter_user((struct trap_frame *)(uintptr_t)(t->kstack_top - sizeof(struct trap_frame)));
 }
@@ -157,8 +171,10 @@ struct thread *thread_create_user(struct process *p, uint64_t rip, uint64_t rsp,
 __noreturn void thread_exit(void)
 {
 	struct thread *t = thread_current();
-	if (t->proc)
+	if (t->proc) {
+		observe_thread_exit(t);
 		process_thread_gone(t->proc);
+	}
 	irq_disable();
 	sched_block_current();
 	t->state = THREAD_DEAD;
@@ -178,9 +194,11 @@ void thread_free(struct thread *t)
 	}
 	if (t->kstack_base)
 		kstack_release(t->kstack_base);
-	kmem_cache_free(thread_cache, t);
+	t->kstack_base = 0;
+	t->proc = NULL;
 	if (p)
 		process_put(p);
+	kobj_put(&t->obj);
 }
 
 static void sleep_timeout(struct ktimer *tm);

@@ -36,7 +36,13 @@ long sys_clock(uint64_t *ns_out)
 
 long sys_spawn(const char *path, size_t path_len, const char *arg, size_t arg_len)
 {
-	return u_syscall4(SYS_SPAWN, (uint64_t)(uintptr_t)path, path_len, (uint64_t)(uintptr_t)arg, arg_len);
+	return u_syscall5(SYS_SPAWN, (uint64_t)(uintptr_t)path, path_len, (uint64_t)(uintptr_t)arg, arg_len, 0);
+}
+
+long sys_spawn_with(const char *path, size_t path_len, const char *arg, size_t arg_len, alder_handle_t give)
+{
+	return u_syscall5(SYS_SPAWN, (uint64_t)(uintptr_t)path, path_len, (uint64_t)(uintptr_t)arg, arg_len,
+			  (uint64_t)(int64_t)give);
 }
 
 long sys_wait(long pid, struct alder_exit_info *info)

@@ -1,8 +1,9 @@
 /*
  * Per-CPU GDT and TSS. The TSS gives the kernel stack for interrupts from
- * user mode (rsp0, updated on every context switch) and three IST stacks for
+ * user mode (rsp0, updated on every context switch), three IST stacks for
  * exceptions that must not run on a possibly broken stack: double fault
- * (IST1), NMI (IST2), machine check (IST3).
+ * (IST1), NMI (IST2), machine check (IST3), and the I/O permission bitmap
+ * (all ports denied here; see ioport.c).
  */
 #include <kern/cpu.h>
 #include <kern/pmm.h>
@@ -31,7 +32,10 @@ void gdt_init_cpu(struct cpu *c)
 		c->ist_stacks[i] = phys_to_virt(p);
 		c->tss.ist[i] = (uint64_t)(uintptr_t)c->ist_stacks[i] + IST_STACK_SIZE;
 	}
-	c->tss.iomap_base = sizeof(struct tss); /* no I/O bitmap: user port I/O faults */
+	/* The I/O bitmap denies every port; ioport.c opens ports for the threads
+	 * that were given them, while they run. */
+	memset(c->tss.iomap, 0xff, sizeof(c->tss.iomap));
+	c->tss.iomap_base = (uint16_t)__builtin_offsetof(struct tss, iomap);
 
 	uint64_t base = (uint64_t)(uintptr_t)&c->tss;
 	uint64_t limit = sizeof(struct tss) - 1;

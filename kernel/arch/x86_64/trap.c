@@ -10,6 +10,8 @@
 #include <kern/log.h>
 #include <kern/process.h>
 #include <kern/thread.h>
+#include <kern/observe.h>
+#include <alder/thread.h>
 #include <kern/vmspace.h>
 #include <arch/cpu.h>
 #include <arch/paging.h>
@@ -106,6 +108,11 @@ void trap_exception(struct trap_frame *f)
 		if (vmspace_fault(cur->proc->space, read_cr2(), f->error) == 0)
 			return;
 	}
+	if (trap_from_user(f) && observe_supervised()) {
+		/* The supervisor decides: fix and resume, or kill. */
+		observe_stop(ALDER_OBS_FAULT, v, v == 14 ? read_cr2() : 0);
+		return;
+	}
 	if (trap_from_user(f)) {
 		struct thread *t = cur;
 		uint64_t addr = v == 14 ? read_cr2() : 0;
@@ -150,6 +157,8 @@ void trap_user_return(struct trap_frame *f)
 	}
 	if (trap_from_user(f)) {
 		struct thread *t = thread_current();
+		if (t->stop_requested)
+			observe_stop(ALDER_OBS_STOPPED, 0, 0);
 		if (t->proc && process_killed(t->proc))
 			process_exit(ALDER_EXIT_NORMAL, 0, 0);
 	}

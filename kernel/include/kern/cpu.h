@@ -23,6 +23,16 @@ struct runqueue {
 	uint32_t nr;                /* threads queued */
 };
 
+/*
+ * The 64-bit TSS followed by its I/O permission bitmap: one bit per port,
+ * clear = user mode may use the port. The byte after the 8 KiB bitmap must
+ * be all ones (the CPU reads two bytes for an access at the end). The bitmap
+ * is all ones (deny) except while a thread that was given ports runs on this
+ * CPU; only kernel/arch/x86_64/ioport.c writes it, with interrupts off on
+ * this CPU (the context-switch hook and SYS_IOPORT_ENABLE).
+ */
+#define TSS_IOMAP_BYTES (65536 / 8)
+
 struct tss {
 	uint32_t reserved0;
 	uint64_t rsp[3];
@@ -30,8 +40,10 @@ struct tss {
 	uint64_t ist[7];
 	uint64_t reserved2;
 	uint16_t reserved3;
-	uint16_t iomap_base;
+	uint16_t iomap_base;          /* offsetof(struct tss, iomap) */
+	uint8_t iomap[TSS_IOMAP_BYTES + 1];
 } __packed;
+_Static_assert(__builtin_offsetof(struct tss, iomap) == 104, "TSS layout");
 
 struct cpu {
 	/* Read by assembly at fixed offsets (syscall.S): keep first. */

@@ -19,6 +19,7 @@
 struct process {
 	uint32_t pid;
 	uint32_t parent_pid;
+	uint32_t supervisor_pid;          /* 0: none; else faults and foreign syscalls are observed */
 	paddr_t pml4;
 	struct vmspace *space;            /* the process's address space (holds a reference) */
 	struct handle_table handles;
@@ -37,10 +38,24 @@ struct process {
 void process_init(const void *initramfs, size_t len);
 /* The calling thread's process (NULL for kernel threads). */
 struct process *proc_current(void);
-/* Load path from the initramfs as a new process with the argument string. */
-long process_spawn(const char *path, const char *arg, size_t arg_len, uint32_t parent);
+/* Load path from the initramfs as a new process with the argument string.
+ * give (optional) becomes the child's handle 1 with give_rights. */
+long process_spawn(const char *path, const char *arg, size_t arg_len, uint32_t parent, struct kobj *give,
+		   uint32_t give_rights);
 /* Wait for child pid of the caller; fill info. */
 long process_wait(uint32_t pid, struct alder_exit_info *info);
+/*
+ * A new process without threads in space (takes a reference), child of
+ * parent, supervised by supervisor (0: none); it appears in the process
+ * table at once. Add threads with process_add_thread_stopped(). Returns
+ * the process (the table holds the reference) or NULL.
+ */
+struct process *process_create(struct vmspace *space, uint32_t parent, uint32_t supervisor, const char *name);
+/* A new thread in p, created stopped (not queued): rip, rsp, rdi = arg.
+ * Returns it (p's thread list holds it) or NULL (-ESRCH/-ENOMEM in *err). */
+struct thread *process_add_thread_stopped(struct process *p, uint64_t rip, uint64_t rsp, uint64_t arg, int *err);
+/* Kill p from outside (how = ALDER_EXIT_KILLED unless a status is set). */
+void process_kill(struct process *p);
 /* End the calling thread's process: the first caller sets the status. */
 __noreturn void process_exit(int how, int status, uint64_t fault_addr);
 /* Called by thread_exit for user threads: last one frees the space. */

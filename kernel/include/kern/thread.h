@@ -9,7 +9,9 @@
 #define KERN_THREAD_H
 
 #include <kern/list.h>
+#include <kern/object.h>
 #include <kern/types.h>
+#include <kern/waitq.h>
 
 enum thread_state { THREAD_RUNNING, THREAD_BLOCKED, THREAD_DEAD };
 
@@ -40,8 +42,29 @@ struct thread {
 	volatile uint32_t wake_reason;/* set by the waker; see waitq.h */
 	uint32_t slice_ticks;
 
-	struct list proc_link;        /* process's thread list, under proc->lock */
-	uint64_t fs_base;
+	struct list proc_link;        /* process's thread list, under proc->exited.lock */
+	uint64_t fs_base;             /* user FS/GS base, saved while switched out */
+	uint64_t gs_base;
+
+	/*
+	 * The thread as an object (thread handles). The initial reference is
+	 * the thread's own, dropped by thread_free(); handles add theirs, so
+	 * the struct outlives the thread while handles to it remain.
+	 */
+	struct kobj obj;
+
+	/* Observation and control (kernel/generic/observe.c). obs.lock
+	 * protects these, and the thread's register frame while stopped. */
+	struct waitq obs;             /* the thread sleeps here while stopped */
+	bool gone;                    /* exiting: no more control operations */
+	bool created;                 /* made by SYS_THREAD_NEW, not started yet */
+	bool stopped;                 /* stopped for an observation */
+	bool stop_requested;          /* ALDER_THREAD_STOP: stop at return to user */
+	bool unreported;              /* stopped, and no OBSERVE has reported it */
+	uint32_t obs_cause, obs_code; /* ALDER_OBS_*, syscall number or vector */
+	uint64_t obs_addr;
+	struct kop *obs_op;           /* a pending ALDER_OP_OBSERVE */
+
 	uint8_t fpu[512] __aligned(16); /* FXSAVE image */
 };
 

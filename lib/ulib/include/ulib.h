@@ -19,6 +19,7 @@
 #include <stdnoreturn.h>
 
 #include <alder/errno.h>
+#include <alder/handle.h>
 #include <alder/syscall.h>
 
 /* Where user.ld puts the text segment; the first byte of .text. */
@@ -146,6 +147,8 @@ long sys_yield(void);
 long sys_sleep(uint64_t ns);
 long sys_clock(uint64_t *ns_out);
 long sys_spawn(const char *path, size_t path_len, const char *arg, size_t arg_len);
+/* sys_spawn, and the child receives give as its handle 1 (ALDER_HANDLE_BOOTSTRAP). */
+long sys_spawn_with(const char *path, size_t path_len, const char *arg, size_t arg_len, alder_handle_t give);
 long sys_wait(long pid, struct alder_exit_info *info);
 long sys_info(unsigned what, uint64_t *out);
 long sys_thread_create(void (*entry)(void *), void *arg, void *stack_top);
