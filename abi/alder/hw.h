@@ -91,8 +91,8 @@
 /* SYS_IRQ_CREATE flags: at most one of each pair; 0 in a pair = firmware's. */
 #define ALDER_IRQ_EDGE 0x1u
 #define ALDER_IRQ_LEVEL 0x2u
-#define ALDER_IRQ_HIGH 0x4u  /* active high */
-#define ALDER_IRQ_LOW 0x8u   /* active low */
+#define ALDER_IRQ_HIGH 0x4u /* active high */
+#define ALDER_IRQ_LOW 0x8u  /* active low */
 #define ALDER_IRQ_FLAGS_ALL 0xfu
 
 /* SYS_IRQ_ACK answers. */

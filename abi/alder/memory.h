@@ -30,7 +30,8 @@
  *     every CPU before the call returns.
  *   SYS_SPACE_PROTECT(space, addr, size, prot): every page must be mapped
  *     (-ENOMEM otherwise); prot may not exceed what the mapping was allowed
- *     when it was made (-EACCES).
+ *     when it was made (-EACCES). prot 0 makes the pages inaccessible (any
+ *     access faults): guard pages.
  *   SYS_SPACE_RW(space, addr, buf, len, write): copy len bytes (at most
  *     ALDER_RW_MAX) between the caller's buf and the space; READ or WRITE
  *     right on the space. Pages are faulted in as if the space touched them.

@@ -13,10 +13,30 @@
  * with release order. The user reads entries up to cq_tail (acquire) and
  * stores cq_head with release order when it has consumed them.
  *
- * Back-pressure: the kernel accepts a submission only while the number of
- * operations in flight is below cq_entries, so every completion has a slot
- * and none is ever dropped. sys_queue_enter returns how many it took; the
- * rest stay in the SQ for the next call.
+ * Back-pressure: the kernel accepts a submission only while
+ *     in_flight + (cq_tail - cq_head) < cq_entries,
+ * i.e. while the CQ has a slot that neither an accepted operation nor an
+ * unread CQE already claims; so every completion has a slot and none is
+ * ever dropped. sys_queue_enter returns how many it took; the rest stay in
+ * the SQ for the next call. An ALDER_OP_CANCEL needs a slot too: size
+ * cq_entries above the most operations you keep in flight.
+ *
+ * sys_queue_enter(queue, to_submit, min_complete, timeout_ns): consumes up
+ * to to_submit SQEs, then waits until min_complete CQEs are unread or
+ * timeout_ns (relative; 0 = none) passes. Returns the number consumed;
+ * -ETIMEDOUT / -EINTR (killed) / -ECANCELED (the queue was closed by
+ * another thread) only when it consumed nothing. -EINVAL without consuming
+ * anything when the user's indices are impossible (sq_tail - sq_head >
+ * entries, cq_tail - cq_head > entries) or min_complete > cq_entries. Needs
+ * READ and WRITE. Closing the last queue handle cancels its operations; the
+ * ring stays mapped (unmap it yourself).
+ *
+ * Timers complete with 0 at their deadline (at once if it has passed).
+ * CANCEL completes with 0 when it found the target (whose -ECANCELED CQE
+ * comes first) or -ENOENT. Events are edge-triggered: an EVENT_WAIT
+ * completes at the first signal after it was submitted, with the counter
+ * value after that signal; a signal with no wait pending is not stored.
+ * Closing the last event handle completes pending waits with -EPIPE.
  *
  * Every operation completes exactly once: with its result, with
  * -ALDER_ECANCELED after a cancel, or with an error when its object goes
