@@ -59,39 +59,39 @@ enum irq_line_state {
 };
 
 struct irq_line {
-	spinlock_t lock;            /* IRQ-saving; protects every field below */
+	spinlock_t lock; /* IRQ-saving; protects every field below */
 	enum irq_line_state state;
 	/* Set while claimed; changed only with irq_lines_lock held as well. */
 	uint32_t gsi;
 	uint32_t vector;
-	unsigned flags;             /* IOAPIC_LEVEL, IOAPIC_ACTIVE_LOW */
+	unsigned flags; /* IOAPIC_LEVEL, IOAPIC_ACTIVE_LOW */
 	uint32_t nclaims;
-	struct list claims;         /* struct irq_obj.link */
+	struct list claims; /* struct irq_obj.link */
 	/* The rounds. seq only grows, over the slot's whole life. */
-	uint64_t seq;               /* sequence number of the last interrupt */
-	uint32_t unanswered;        /* ROUND: participants yet to answer seq */
-	bool acked;                 /* ROUND: a participant acked seq */
-	bool again;                 /* ROUND, edge: another edge came (line masked) */
-	bool masked;                /* as programmed in the IOAPIC */
-	bool warned;                /* "nobody claimed" logged since routed */
+	uint64_t seq;	     /* sequence number of the last interrupt */
+	uint32_t unanswered; /* ROUND: participants yet to answer seq */
+	bool acked;	     /* ROUND: a participant acked seq */
+	bool again;	     /* ROUND, edge: another edge came (line masked) */
+	bool masked;	     /* as programmed in the IOAPIC */
+	bool warned;	     /* "nobody claimed" logged since routed */
 };
 
 struct irq_obj {
 	struct kobj obj;
-	struct irq_line *line;      /* immutable */
+	struct irq_line *line; /* immutable */
 	/* Under line->lock: */
-	struct list link;           /* line->claims */
-	struct list waits;          /* struct irq_wait.link: pending waits */
-	uint64_t base;              /* line->seq when claimed: older rounds are not ours */
-	uint64_t answered;          /* last seq this claimant answered */
+	struct list link;  /* line->claims */
+	struct list waits; /* struct irq_wait.link: pending waits */
+	uint64_t base;	   /* line->seq when claimed: older rounds are not ours */
+	uint64_t answered; /* last seq this claimant answered */
 };
 
 struct irq_wait {
 	struct kop kop;
-	struct irq_line *line;      /* immutable; static storage */
+	struct irq_line *line; /* immutable; static storage */
 	/* Under line->lock: */
-	struct list link;           /* on the claimant's waits while pending */
-	bool cancelled;             /* cancel came before the wait was linked */
+	struct list link; /* on the claimant's waits while pending */
+	bool cancelled;	  /* cancel came before the wait was linked */
 };
 
 static spinlock_t irq_lines_lock = SPINLOCK_INIT;
@@ -112,7 +112,7 @@ static void irq_set_masked_locked(struct irq_line *l, bool masked)
 /* Complete every pending wait of c with result. */
 static void irq_complete_waits_locked(struct irq_obj *c, int64_t result)
 {
-	list_for_each_safe(it, tmp, &c->waits) {
+	list_for_each_safe (it, tmp, &c->waits) {
 		struct irq_wait *w = list_entry(it, struct irq_wait, link);
 		list_remove(&w->link);
 		kop_complete(&w->kop, result, 0, 0); /* may free w (release) */
@@ -130,7 +130,7 @@ static void irq_begin_round_locked(struct irq_line *l)
 	l->acked = false;
 	l->again = false;
 	l->unanswered = l->nclaims; /* everyone claimed now is a participant */
-	list_for_each(it, &l->claims) {
+	list_for_each (it, &l->claims) {
 		struct irq_obj *c = list_entry(it, struct irq_obj, link);
 		irq_complete_waits_locked(c, (int64_t)l->seq);
 	}
@@ -141,7 +141,7 @@ static void irq_resolve_locked(struct irq_line *l)
 {
 	assert(l->state == LINE_ROUND && l->unanswered == 0 && l->nclaims > 0);
 	bool newcomers = false;
-	list_for_each(it, &l->claims)
+	list_for_each (it, &l->claims)
 		newcomers |= list_entry(it, struct irq_obj, link)->base >= l->seq;
 	if (l->acked || newcomers) {
 		/* Handled, or someone who never saw it may own the device. */
@@ -159,8 +159,8 @@ static void irq_resolve_locked(struct irq_line *l)
 	irq_set_masked_locked(l, true);
 	if (!l->warned) {
 		l->warned = true;
-		log_warn("irq: GSI %u: interrupt %lu declined by all %u claimant(s); line left masked", l->gsi,
-			 l->seq, l->nclaims);
+		log_warn("irq: GSI %u: interrupt %lu declined by all %u claimant(s); line left masked",
+			 l->gsi, l->seq, l->nclaims);
 	}
 }
 
@@ -222,7 +222,7 @@ static void irq_obj_destroy(struct kobj *o)
 	kfree(c);
 }
 
-static const struct kobj_ops irq_obj_ops = { "irq", irq_obj_destroy };
+static const struct kobj_ops irq_obj_ops = {"irq", irq_obj_destroy};
 
 /* IOAPIC flags for a claim: the firmware's, with the caller's overrides. */
 static unsigned irq_wanted_flags(uint32_t gsi, uint64_t flags)
@@ -346,8 +346,8 @@ static long sys_irq_create(ARGS)
 	}
 	/* Claimed: from here the object's destroy undoes it. */
 	kobj_init(&c->obj, ALDER_OBJ_IRQ, &irq_obj_ops);
-	long h = handle_install(t, &c->obj,
-				ALDER_RIGHT_READ | ALDER_RIGHT_WRITE | ALDER_RIGHT_TRANSFER | ALDER_RIGHT_DUPLICATE);
+	long h = handle_install(
+	    t, &c->obj, ALDER_RIGHT_READ | ALDER_RIGHT_WRITE | ALDER_RIGHT_TRANSFER | ALDER_RIGHT_DUPLICATE);
 	if (h < 0)
 		kobj_put(&c->obj);
 	return h;
@@ -406,9 +406,12 @@ static void irq_wait_cancel(struct kop *op)
 	spin_unlock_irqrestore(&l->lock, f);
 }
 
-static void irq_wait_release(struct kop *op) { kfree(container_of(op, struct irq_wait, kop)); }
+static void irq_wait_release(struct kop *op)
+{
+	kfree(container_of(op, struct irq_wait, kop));
+}
 
-static const struct kop_ops irq_wait_ops = { irq_wait_cancel, irq_wait_release };
+static const struct kop_ops irq_wait_ops = {irq_wait_cancel, irq_wait_release};
 
 static int64_t irq_wait_op(struct kop_submit *sub)
 {

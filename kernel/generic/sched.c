@@ -22,6 +22,7 @@
 #include <kern/vmspace.h>
 #include <arch/apic.h>
 #include <arch/cpu.h>
+#include <arch/ioport.h>
 #include <arch/paging.h>
 #include <arch/trap.h>
 
@@ -104,6 +105,7 @@ static void switch_to(struct cpu *c, struct thread *prev, struct thread *next)
 	c->current = next;
 	c->kstack_top = next->kstack_top;
 	c->tss.rsp[0] = next->kstack_top;
+	arch_switch_io_bitmap(prev, next); /* also frees a dead thread's bitmap */
 	c->ctx_switches++;
 
 	struct vmspace *from = prev->proc ? prev->proc->space : NULL;
@@ -271,6 +273,20 @@ void sched_block_current(void)
 	t->state = THREAD_BLOCKED;
 	spin_unlock(&c->rq.lock);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/* The current thread is ending: mark it DEAD under the queue lock, and take
+ * it off the queue if a wake-up (a kill racing with the exit) put it back
+ * there — else schedule() would pick a dead thread again. */
+void sched_exit_current(void)
+{
+	struct cpu *c = this_cpu();
+	struct thread *t = c->current;
+	spin_lock(&c->rq.lock);
+	if (t->queued)
+		rq_remove_locked(&c->rq, t);
+	t->state = THREAD_DEAD;
+	spin_unlock(&c->rq.lock);
 }
 
 /* Undo sched_block_current() when the caller decides not to sleep. */

@@ -176,8 +176,7 @@ __noreturn void thread_exit(void)
 		process_thread_gone(t->proc);
 	}
 	irq_disable();
-	sched_block_current();
-	t->state = THREAD_DEAD;
+	sched_exit_current();
 	schedule();
 	panic("dead thread %u scheduled", t->tid);
 }

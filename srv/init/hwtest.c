@@ -34,13 +34,13 @@
 #define RTC_REG_B 0x0b
 #define RTC_REG_C 0x0c
 #define RTC_REG_D 0x0d
-#define RTC_B_PIE 0x40       /* periodic */
-#define RTC_B_ALL_IRQS 0x70  /* periodic, alarm, update-ended */
+#define RTC_B_PIE 0x40	    /* periodic */
+#define RTC_B_ALL_IRQS 0x70 /* periodic, alarm, update-ended */
 #define RTC_C_PF 0x40
 #define RTC_D_VRT 0x80
-#define RTC_RATE_128HZ 9 /* 32768 >> (rate - 1) Hz */
+#define RTC_RATE_128HZ 9	/* 32768 >> (rate - 1) Hz */
 #define IRQ_TIMEOUT (1000 * MS) /* an interrupt is due every 7.8 ms */
-#define QUIET_TIME (100 * MS)   /* how long a masked line must stay quiet */
+#define QUIET_TIME (100 * MS)	/* how long a masked line must stay quiet */
 #define RTC_ROUNDS 8
 
 /* ---- Queue helpers ------------------------------------------------------------ */
@@ -185,7 +185,8 @@ static void hw_ioport_bad(void)
 	EXPECT_ERR("ioport_create base 0x10000", u_ioport_create(ROOT, 0x10000, 1), ALDER_EINVAL);
 	EXPECT_ERR("ioport_create 0xffff+2", u_ioport_create(ROOT, 0xffff, 2), ALDER_EINVAL);
 	EXPECT_ERR("ioport_create 0xfff0+0x20", u_ioport_create(ROOT, 0xfff0, 0x20), ALDER_EINVAL);
-	EXPECT_ERR("ioport_create base 2^32+0x70", u_ioport_create(ROOT, (1ull << 32) + 0x70, 2), ALDER_EINVAL);
+	EXPECT_ERR("ioport_create base 2^32+0x70", u_ioport_create(ROOT, (1ull << 32) + 0x70, 2),
+		   ALDER_EINVAL);
 	EXPECT_ERR("ioport_create count 2^64-1", u_ioport_create(ROOT, 0x70, ~0ull), ALDER_EINVAL);
 	EXPECT_ERR("ioport_create count 2^32+1", u_ioport_create(ROOT, 0x70, (1ull << 32) + 1), ALDER_EINVAL);
 	EXPECT_ERR("ioport_create wrap", u_ioport_create(ROOT, ~0ull - 1, 4), ALDER_EINVAL);
@@ -245,7 +246,8 @@ static void hw_ioport_rtc(void)
 	if (!(d & RTC_D_VRT))
 		u_expect_fail(__FILE__, __LINE__, "RTC register D = 0x%x, VRT (0x80) not set", d);
 	if ((rtc_saved_a & 0x70) != 0x20)
-		u_expect_fail(__FILE__, __LINE__, "RTC register A = 0x%x, divider not 32.768 kHz", rtc_saved_a);
+		u_expect_fail(__FILE__, __LINE__, "RTC register A = 0x%x, divider not 32.768 kHz",
+			      rtc_saved_a);
 }
 
 /* IRQ objects: bad arguments, handles and answers. */
@@ -277,7 +279,8 @@ static void hw_irq_bad(void)
 	struct alder_handle_info info = {0, 0, 0};
 	EXPECT(u_handle_info((alder_handle_t)irq, &info) == 0 && info.type == ALDER_OBJ_IRQ);
 	/* The line is routed edge/active high (ISA): a contradicting claim is refused. */
-	EXPECT_ERR("irq_create LEVEL on an edge line", u_irq_create(ROOT, RTC_GSI, ALDER_IRQ_LEVEL), ALDER_EBUSY);
+	EXPECT_ERR("irq_create LEVEL on an edge line", u_irq_create(ROOT, RTC_GSI, ALDER_IRQ_LEVEL),
+		   ALDER_EBUSY);
 	EXPECT_ERR("irq_create LOW on a high line", u_irq_create(ROOT, RTC_GSI, ALDER_IRQ_LOW), ALDER_EBUSY);
 	long same = u_irq_create(ROOT, RTC_GSI, ALDER_IRQ_EDGE | ALDER_IRQ_HIGH);
 	EXPECT(same > 0);
@@ -342,7 +345,8 @@ static void hw_irq_rtc(void)
 	for (unsigned i = 0; i < RTC_ROUNDS; i++) {
 		int64_t seq = hw_wait_irq(h, last, IRQ_TIMEOUT);
 		if (seq <= 0) {
-			u_expect_fail(__FILE__, __LINE__, "interrupt %u after seq %lu: wait gave %ld", i, last, seq);
+			u_expect_fail(__FILE__, __LINE__, "interrupt %u after seq %lu: wait gave %ld", i,
+				      last, seq);
 			break;
 		}
 		if (i > 0 && (uint64_t)seq != last + 1)
@@ -351,7 +355,8 @@ static void hw_irq_rtc(void)
 			pf++;
 		if (i == 0) {
 			/* Only the current sequence, once. */
-			EXPECT_ERR("irq_ack seq+1", u_irq_ack(h, (uint64_t)seq + 1, ALDER_IRQ_ACK), ALDER_EINVAL);
+			EXPECT_ERR("irq_ack seq+1", u_irq_ack(h, (uint64_t)seq + 1, ALDER_IRQ_ACK),
+				   ALDER_EINVAL);
 			if ((uint64_t)seq > 1)
 				EXPECT_ERR("irq_ack seq-1", u_irq_ack(h, (uint64_t)seq - 1, ALDER_IRQ_ACK),
 					   ALDER_EINVAL);
@@ -385,7 +390,8 @@ static void hw_irq_nack_masked(void)
 		EXPECT_ERR("irq_ack after nack", u_irq_ack(h, (uint64_t)seq, ALDER_IRQ_ACK), ALDER_EINVAL);
 		int64_t more = hw_wait_irq(h, (uint64_t)seq, QUIET_TIME);
 		if (more != 0)
-			u_expect_fail(__FILE__, __LINE__, "masked line: wait after nack of %ld gave %ld", seq, more);
+			u_expect_fail(__FILE__, __LINE__, "masked line: wait after nack of %ld gave %ld", seq,
+				      more);
 		uint8_t c = cmos_read(RTC_REG_C);
 		if (!(c & RTC_C_PF))
 			u_expect_fail(__FILE__, __LINE__, "the RTC did not fire while masked (C = 0x%x)", c);
@@ -396,7 +402,8 @@ static void hw_irq_nack_masked(void)
 		int64_t s1 = hw_wait_irq(h, (uint64_t)seq, IRQ_TIMEOUT);
 		int64_t s2 = irq2 > 0 ? hw_wait_irq((alder_handle_t)irq2, 0, IRQ_TIMEOUT) : -1;
 		if (s1 != seq + 1 || s2 != s1)
-			u_expect_fail(__FILE__, __LINE__, "after re-arm: %ld and %ld, expected %ld", s1, s2, seq + 1);
+			u_expect_fail(__FILE__, __LINE__, "after re-arm: %ld and %ld, expected %ld", s1, s2,
+				      seq + 1);
 		hw_close(irq2); /* counts as a nack */
 	}
 	rtc_stop();
@@ -419,7 +426,8 @@ static void hw_irq_shared(void)
 	if (!hw_submit(u_sqe_irq_wait(ca, ha, 0)) || !hw_submit(u_sqe_irq_wait(cb, hb, 0)) ||
 	    !hw_get(ca, IRQ_TIMEOUT, &ea) || !hw_get(cb, IRQ_TIMEOUT, &eb) || ea.result <= 0 ||
 	    ea.result != eb.result) {
-		u_expect_fail(__FILE__, __LINE__, "both claimants: results %ld and %ld", ea.result, eb.result);
+		u_expect_fail(__FILE__, __LINE__, "both claimants: results %ld and %ld", ea.result,
+			      eb.result);
 		goto out;
 	}
 	uint64_t s = (uint64_t)ea.result;
@@ -535,7 +543,7 @@ static void hw_irq_no_leak(uint64_t live_before)
  * every round still resolves, in order, and every churned wait completes
  * exactly once (an interrupt, or -ECANCELED by the close). */
 static struct {
-	uint32_t stop, done;   /* set by the main thread / by the churner */
+	uint32_t stop, done; /* set by the main thread / by the churner */
 	uint32_t rounds, errors;
 } churn;
 static uint8_t churn_stack[16384] __attribute__((aligned(16)));
@@ -566,7 +574,8 @@ static void hw_churn_thread(void *arg)
 			sys_sleep(2 * MS);
 		u_handle_close((alder_handle_t)h);
 		u_queue_enter(q.handle, 0, 1, IRQ_TIMEOUT);
-		if (!u_queue_pop(&q, &c) || c.context != 7 || (c.result <= 0 && c.result != -ALDER_ECANCELED)) {
+		if (!u_queue_pop(&q, &c) || c.context != 7 ||
+		    (c.result <= 0 && c.result != -ALDER_ECANCELED)) {
 			u_printf("hwtest: churn: wait gave %ld\n", c.result);
 			u_atomic_fetch_add(&churn.errors, 1);
 		}
@@ -625,8 +634,8 @@ static void hw_port_isolated(void)
 	long r = u_run("/tests/hw_port_denied", "", &info, NULL);
 
 	if (r < 0 || info.how != ALDER_EXIT_FAULT || info.status != 13)
-		u_expect_fail(__FILE__, __LINE__, "/tests/hw_port_denied: run %ld, how %d status %d", r, info.how,
-			      info.status);
+		u_expect_fail(__FILE__, __LINE__, "/tests/hw_port_denied: run %ld, how %d status %d", r,
+			      info.how, info.status);
 }
 
 /* ---- Runner -------------------------------------------------------------------- */

@@ -10,6 +10,7 @@
  * It is not a service manager: it starts nothing in the background and
  * keeps no state about children beyond the one it is waiting for.
  */
+#include "hwtest.h"
 #include <ulib.h>
 
 /* ---- The user-mode test suite --------------------------------------- */
@@ -158,6 +159,7 @@ static const struct init_test init_tests[] = {
     {"spawn_many_fault", "/tests/spawn_many", "fault", EXPECT_EXIT(0)},
     {"spawn_many_badsys", "/tests/spawn_many", "badsys", EXPECT_EXIT(0)},
     {"spawn_many_threads", "/tests/spawn_many", "threads", EXPECT_EXIT(0)},
+    {"exit_race", "/tests/exit_race", "", EXPECT_EXIT(0)},
 };
 
 /* Run after the table: the SMP test twice in a row, then a clean program. */
@@ -229,9 +231,14 @@ static struct init_tally init_run_suite(void)
 {
 	struct init_tally tally = {0, 0};
 
-	u_printf("[test] PLAN %zu\n", U_ARRAY_SIZE(init_tests) + U_ARRAY_SIZE(init_tail_tests));
+	u_printf("[test] PLAN %zu\n", U_ARRAY_SIZE(init_tests) + U_ARRAY_SIZE(init_tail_tests) + HWTEST_COUNT);
 	for (size_t i = 0; i < U_ARRAY_SIZE(init_tests); i++)
 		init_run_test(&init_tests[i], &tally);
+	/* Hardware access needs the root handle, which only init holds: these
+	 * run in init itself and print their own results. */
+	int hw_failed = hwtest_run();
+	tally.failed += (unsigned)hw_failed;
+	tally.passed += (unsigned)(HWTEST_COUNT - hw_failed);
 	for (size_t i = 0; i < U_ARRAY_SIZE(init_tail_tests); i++)
 		init_run_test(&init_tail_tests[i], &tally);
 	return tally;

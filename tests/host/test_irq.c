@@ -18,9 +18,18 @@
 #include "shim/shim.h"
 
 /* The heap, from the host. */
-void *kmalloc(size_t n) { return n ? malloc(n) : NULL; }
-void *kzalloc(size_t n) { return n ? calloc(1, n) : NULL; }
-void kfree(void *p) { free(p); }
+void *kmalloc(size_t n)
+{
+	return n ? malloc(n) : NULL;
+}
+void *kzalloc(size_t n)
+{
+	return n ? calloc(1, n) : NULL;
+}
+void kfree(void *p)
+{
+	free(p);
+}
 
 #include "../../kernel/generic/object.c"
 #include "../../kernel/generic/irq.c"
@@ -29,7 +38,10 @@ void kfree(void *p) { free(p); }
 /* ---- Stand-ins --------------------------------------------------------------- */
 
 static struct process test_proc;
-struct process *proc_current(void) { return &test_proc; }
+struct process *proc_current(void)
+{
+	return &test_proc;
+}
 
 /* The IOAPIC: 24 pins; GSI 4 is the kernel's. */
 #define PINS 24
@@ -41,8 +53,14 @@ static struct pin {
 static bool vec_used_host[256];
 static bool vectors_exhausted;
 
-bool ioapic_gsi_valid(uint32_t gsi) { return gsi < PINS; }
-unsigned ioapic_gsi_default_flags(uint32_t gsi) { return gsi < 16 ? 0 : IOAPIC_LEVEL | IOAPIC_ACTIVE_LOW; }
+bool ioapic_gsi_valid(uint32_t gsi)
+{
+	return gsi < PINS;
+}
+unsigned ioapic_gsi_default_flags(uint32_t gsi)
+{
+	return gsi < 16 ? 0 : IOAPIC_LEVEL | IOAPIC_ACTIVE_LOW;
+}
 int ioapic_route_gsi(uint32_t gsi, uint8_t vector, unsigned flags)
 {
 	if (gsi >= PINS)
@@ -55,8 +73,14 @@ int ioapic_route_gsi(uint32_t gsi, uint8_t vector, unsigned flags)
 	pins[gsi].vector = vector;
 	return 0;
 }
-void ioapic_mask(uint32_t gsi) { pins[gsi].masked = true; }
-void ioapic_unmask(uint32_t gsi) { pins[gsi].masked = false; }
+void ioapic_mask(uint32_t gsi)
+{
+	pins[gsi].masked = true;
+}
+void ioapic_unmask(uint32_t gsi)
+{
+	pins[gsi].masked = false;
+}
 static unsigned vec_next_host;
 /* Next-fit, like ioapic.c: a just-freed vector is handed out last. */
 int ioapic_vector_alloc(void)
@@ -93,14 +117,17 @@ static bool deliver(uint32_t gsi)
 	struct pin *p = &pins[gsi];
 	if (!p->routed || p->masked)
 		return false;
-	struct trap_frame f = { .vector = p->vector };
+	struct trap_frame f = {.vector = p->vector};
 	assert_non_null(handlers[p->vector].fn);
 	handlers[p->vector].fn(&f, handlers[p->vector].arg);
 	return true;
 }
 
 /* An edge: lost if the pin is masked. */
-static bool edge(uint32_t gsi) { return deliver(gsi); }
+static bool edge(uint32_t gsi)
+{
+	return deliver(gsi);
+}
 
 /* A level input held active: delivered now and whenever it is unmasked
  * again while still held (call settle() after each call that may unmask). */
@@ -126,7 +153,7 @@ static struct {
 } ops[MAX_OPS];
 static unsigned nops;
 static bool queue_dead;
-static struct kop *cancelling;  /* its cancel callback is running */
+static struct kop *cancelling;	 /* its cancel callback is running */
 static struct kop *held_release; /* completed during its cancel: release after */
 
 int kop_begin(struct kop *op, struct kop_submit *sub, const struct kop_ops *o)
@@ -221,8 +248,11 @@ static enum irq_line_state line_state(uint32_t gsi)
 	return LINE_FREE;
 }
 
-static void root_destroy(struct kobj *o) { free(o); }
-static const struct kobj_ops root_ops = { "root", root_destroy };
+static void root_destroy(struct kobj *o)
+{
+	free(o);
+}
+static const struct kobj_ops root_ops = {"root", root_destroy};
 
 static int setup(void **state)
 {
@@ -255,14 +285,23 @@ static int teardown(void **state)
 	return 0;
 }
 
-static long create(uint64_t gsi, uint64_t flags) { return sys_irq_create(ALDER_HANDLE_ROOT, gsi, flags, 0, 0, 0); }
-static long ack(long h, uint64_t seq, uint64_t a) { return sys_irq_ack((uint64_t)h, seq, a, 0, 0, 0); }
-static long close_h(long h) { return handle_close(&test_proc.handles, (alder_handle_t)h); }
+static long create(uint64_t gsi, uint64_t flags)
+{
+	return sys_irq_create(ALDER_HANDLE_ROOT, gsi, flags, 0, 0, 0);
+}
+static long ack(long h, uint64_t seq, uint64_t a)
+{
+	return sys_irq_ack((uint64_t)h, seq, a, 0, 0, 0);
+}
+static long close_h(long h)
+{
+	return handle_close(&test_proc.handles, (alder_handle_t)h);
+}
 
 /* Submit ALDER_OP_IRQ_WAIT; returns the handler's value (KOP_STARTED or an immediate result). */
 static int64_t wait_op(long h, uint64_t ctx, uint64_t last)
 {
-	struct kop_submit sub = { .proc = &test_proc };
+	struct kop_submit sub = {.proc = &test_proc};
 	sub.sqe.op = ALDER_OP_IRQ_WAIT;
 	sub.sqe.handle = (alder_handle_t)h;
 	sub.sqe.context = ctx;
@@ -522,7 +561,7 @@ static void test_stray_deliveries(void **state)
 	long h2 = create(9, 0);
 	assert_int_not_equal(pins[9].vector, v);
 	assert_int_equal(wait_op(h2, 1, 0), KOP_STARTED);
-	struct trap_frame f = { .vector = v };
+	struct trap_frame f = {.vector = v};
 	if (handlers[v].fn)
 		handlers[v].fn(&f, handlers[v].arg);
 	assert_false(op_done(1));
@@ -532,15 +571,15 @@ static void test_stray_deliveries(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_edge_rounds, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_edge_replay, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_level_masked_until_answered, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nack_parks_and_new_claim_rearms, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_shared_waits_for_all, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_newcomer_unmasks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_close_and_cancel, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stray_deliveries, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_edge_rounds, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_edge_replay, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_level_masked_until_answered, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_nack_parks_and_new_claim_rearms, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_shared_waits_for_all, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_newcomer_unmasks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_close_and_cancel, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stray_deliveries, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,38 +44,44 @@ struct ioport_obj {
 	uint32_t base, count; /* immutable: [base, base + count) inside the port space */
 };
 
-static void ioport_destroy(struct kobj *o) { kfree(container_of(o, struct ioport_obj, obj)); }
-static const struct kobj_ops ioport_ops = { "ioport", ioport_destroy };
+static void ioport_destroy(struct kobj *o)
+{
+	kfree(container_of(o, struct ioport_obj, obj));
+}
+static const struct kobj_ops ioport_ops = {"ioport", ioport_destroy};
 
 /* ---- Per-thread bitmaps -------------------------------------------------- */
 
 struct io_bitmap {
-	struct thread *owner;     /* immutable */
-	struct io_bitmap *next;   /* hash chain, under io_lock */
+	struct thread *owner;	/* immutable */
+	struct io_bitmap *next; /* hash chain, under io_lock */
 	/*
 	 * Written only by the owner, in SYS_IOPORT_ENABLE with interrupts off;
 	 * read by the context-switch hook of the CPU switching to the owner,
 	 * which by then is not running anywhere (switch_to waits for on_cpu).
 	 */
-	uint32_t len;             /* bytes [len, 8 KiB) of bits are all ones */
-	uint64_t gen;             /* unique per content (io_gen); 0 = never */
-	uint8_t *bits;            /* TSS_IOMAP_BYTES; bit clear = port allowed */
+	uint32_t len;  /* bytes [len, 8 KiB) of bits are all ones */
+	uint64_t gen;  /* unique per content (io_gen); 0 = never */
+	uint8_t *bits; /* TSS_IOMAP_BYTES; bit clear = port allowed */
 };
 
 #define IO_BUCKETS 64
-static spinlock_t io_lock = SPINLOCK_INIT;      /* IRQ-saving; protects io_table */
+static spinlock_t io_lock = SPINLOCK_INIT; /* IRQ-saving; protects io_table */
 static struct io_bitmap *io_table[IO_BUCKETS];
-static uint32_t io_count;                       /* atomic: bitmaps in io_table */
-static uint64_t io_gen;                         /* atomic: last content generation */
+static uint32_t io_count; /* atomic: bitmaps in io_table */
+static uint64_t io_gen;	  /* atomic: last content generation */
 
 /* What each CPU's TSS bitmap holds now; touched only by that CPU, with
  * interrupts off. */
 static struct {
-	uint32_t dirty;           /* bytes [0, dirty) may hold clear bits */
-	uint64_t gen;             /* content generation loaded; 0 = deny-all */
+	uint32_t dirty; /* bytes [0, dirty) may hold clear bits */
+	uint64_t gen;	/* content generation loaded; 0 = deny-all */
 } io_cpu[MAX_CPUS];
 
-static unsigned io_bucket(const struct thread *t) { return (unsigned)(((uintptr_t)t >> 6) % IO_BUCKETS); }
+static unsigned io_bucket(const struct thread *t)
+{
+	return (unsigned)(((uintptr_t)t >> 6) % IO_BUCKETS);
+}
 
 static struct io_bitmap *io_lookup(const struct thread *t)
 {
@@ -163,8 +169,8 @@ static long sys_ioport_create(ARGS)
 	kobj_init(&io->obj, ALDER_OBJ_IOPORT, &ioport_ops);
 	io->base = (uint32_t)base;
 	io->count = (uint32_t)count;
-	long h = handle_install(t, &io->obj,
-				ALDER_RIGHT_READ | ALDER_RIGHT_WRITE | ALDER_RIGHT_TRANSFER | ALDER_RIGHT_DUPLICATE);
+	long h = handle_install(
+	    t, &io->obj, ALDER_RIGHT_READ | ALDER_RIGHT_WRITE | ALDER_RIGHT_TRANSFER | ALDER_RIGHT_DUPLICATE);
 	if (h < 0)
 		kobj_put(&io->obj);
 	return h;
@@ -205,7 +211,7 @@ static long sys_ioport_enable(ARGS)
 	 * into this CPU's TSS, and the hook never sees a half-made bitmap. */
 	unsigned long f = irq_save();
 	for (uint32_t p = base; p < base + count; p++)
-		bm->bits[p / 8] &= (uint8_t)~(1u << (p % 8));
+		bm->bits[p / 8] &= (uint8_t) ~(1u << (p % 8));
 	uint32_t end = (base + count - 1) / 8 + 1;
 	if (end > bm->len)
 		bm->len = end;

@@ -221,10 +221,11 @@ void smp_boot_aps(const struct acpi_info *acpi)
 		lapic_send_init(c->apic_id);
 		clock_spin_ns(10 * 1000 * 1000);
 		lapic_send_sipi(c->apic_id, (uint8_t)(base >> 12));
-		uint64_t deadline = clock_ns() + 200 * 1000 * 1000;
+		/* Generous: under a loaded emulator an AP can take a while. */
+		uint64_t deadline = clock_ns() + 2000ull * 1000 * 1000;
 		bool resent = false;
 		while (!__atomic_load_n(&ap_started, __ATOMIC_ACQUIRE) && clock_ns() < deadline) {
-			if (!resent && clock_ns() + 190 * 1000 * 1000 > deadline) {
+			if (!resent && clock_ns() + 1990ull * 1000 * 1000 > deadline) {
 				lapic_send_sipi(c->apic_id, (uint8_t)(base >> 12));
 				resent = true;
 			}

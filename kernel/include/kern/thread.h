@@ -82,6 +82,7 @@ void sched_tick(void);         /* from the timer interrupt */
  * undo that when it decides not to sleep after all. See sched.c. */
 void sched_block_current(void);
 void sched_unblock_current(void);
+void sched_exit_current(void);  /* thread_exit: mark the current thread DEAD */
 void thread_wake(struct thread *t, uint32_t reason);
 /* Queue a new thread for the first time. */
 void thread_start(struct thread *t);
