@@ -3,6 +3,10 @@
  * chosen by the physical address of the word; the bucket's wait-queue lock
  * protects its waiter list. A wake marks the matching waiters and wakes the
  * bucket; sleepers whose key did not match go back to sleep.
+ *
+ * Known limit: a waiter's page can be unmapped and its frame reused while
+ * it sleeps; a wake on the frame's new use then wakes it spuriously (it
+ * returns 0 like any spurious wake-up; futex users re-check their word).
  */
 #include <kern/futex.h>
 #include <kern/list.h>

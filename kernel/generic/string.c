@@ -1,11 +1,16 @@
-/* The kernel's C string functions (see kern/string.h). Plain byte loops with
- * word-sized fast paths for the memory functions. */
+/* The kernel's C string functions (see kern/string.h). The memory functions
+ * move eight bytes per iteration where they can (rep movsq/stosq): besides
+ * being fast on every CPU, that is eight times fewer instructions under an
+ * instruction-counting emulator, where page zeroing and copying dominate
+ * page-fault costs. */
 #include <kern/string.h>
 
 void *memcpy(void *restrict dst, const void *restrict src, size_t n)
 {
 	void *ret = dst;
-	__asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n)::"memory");
+	size_t words = n / 8, rest = n % 8;
+	__asm__ volatile("rep movsq" : "+D"(dst), "+S"(src), "+c"(words)::"memory");
+	__asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(rest)::"memory");
 	return ret;
 }
 
@@ -25,7 +30,10 @@ void *memmove(void *dst, const void *src, size_t n)
 void *memset(void *dst, int c, size_t n)
 {
 	void *ret = dst;
-	__asm__ volatile("rep stosb" : "+D"(dst), "+c"(n) : "a"(c) : "memory");
+	uint64_t pattern = 0x0101010101010101ull * (uint8_t)c;
+	size_t words = n / 8, rest = n % 8;
+	__asm__ volatile("rep stosq" : "+D"(dst), "+c"(words) : "a"(pattern) : "memory");
+	__asm__ volatile("rep stosb" : "+D"(dst), "+c"(rest) : "a"(pattern) : "memory");
 	return ret;
 }
 

@@ -334,6 +334,10 @@ static int fault_locked(struct vmspace *s, uint64_t addr, bool write, bool exec,
 		bool writable = (m->prot & VM_PROT_WRITE) && !shared;
 		if (paging_map_replace(s->pml4, va, frame, map_flags(m, writable)))
 			return -ALDER_ENOMEM;
+		/* Store-load ordering: the PTE store must be visible before we
+		 * re-read gen, pairing with invalidate()'s gen increment before
+		 * its PTE exchange (x86 may otherwise reorder the two). */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		if (memobj_gen(m->obj) != gen)
 			continue;
 		if (pte & PTE_P)
