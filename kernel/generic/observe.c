@@ -109,22 +109,6 @@ static int get_thread(uint64_t h, struct thread **out)
 	return r;
 }
 
-static int get_space_any(uint64_t h, struct vmspace **out)
-{
-	if ((int64_t)h == ALDER_HANDLE_SELF_SPACE) {
-		*out = (struct vmspace *)kobj_get((struct kobj *)proc_current()->space);
-		return 0;
-	}
-	if ((int64_t)h <= 0 || (int64_t)h > INT32_MAX)
-		return -ALDER_EBADF;
-	struct kobj *o;
-	int r = handle_get(&proc_current()->handles, (alder_handle_t)h, ALDER_OBJ_SPACE, ALDER_RIGHT_MANAGE, &o,
-			   NULL);
-	if (!r)
-		*out = (struct vmspace *)o;
-	return r;
-}
-
 static bool user_addr(uint64_t a) { return a < USER_TOP; }
 
 static long sys_thread_new(ARGS)
@@ -135,7 +119,7 @@ static long sys_thread_new(ARGS)
 	if (!user_addr(entry) || !user_addr(stack))
 		return -ALDER_EFAULT;
 	struct vmspace *s;
-	int r = get_space_any(a0, &s);
+	int r = space_from_handle(a0, ALDER_RIGHT_MANAGE, &s);
 	if (r)
 		return r;
 	struct process *me = proc_current();

@@ -35,8 +35,7 @@ struct kobj *root_object(void)
 
 static struct handle_table *table(void) { return &proc_current()->handles; }
 
-/* Resolve a space handle, including ALDER_HANDLE_SELF_SPACE. */
-static int get_space(uint64_t h, uint32_t need, struct vmspace **out)
+int space_from_handle(uint64_t h, uint32_t need, struct vmspace **out)
 {
 	if ((int64_t)h == ALDER_HANDLE_SELF_SPACE) {
 		*out = (struct vmspace *)kobj_get((struct kobj *)proc_current()->space);
@@ -175,7 +174,7 @@ static long sys_space_map(ARGS)
 	if (flags & ~(uint64_t)(ALDER_PROT_READ | ALDER_PROT_WRITE | ALDER_PROT_EXEC))
 		return -ALDER_EINVAL;
 	struct vmspace *s;
-	int r = get_space(a0, ALDER_RIGHT_MANAGE, &s);
+	int r = space_from_handle(a0, ALDER_RIGHT_MANAGE, &s);
 	if (r)
 		return r;
 	struct kobj *o;
@@ -195,7 +194,7 @@ static long sys_space_map(ARGS)
 static long sys_space_unmap(ARGS)
 {
 	struct vmspace *s;
-	int r = get_space(a0, ALDER_RIGHT_MANAGE, &s);
+	int r = space_from_handle(a0, ALDER_RIGHT_MANAGE, &s);
 	if (r)
 		return r;
 	r = vmspace_unmap(s, a1, a2);
@@ -208,7 +207,7 @@ static long sys_space_protect(ARGS)
 	if (a3 & ~(uint64_t)(ALDER_PROT_READ | ALDER_PROT_WRITE | ALDER_PROT_EXEC))
 		return -ALDER_EINVAL;
 	struct vmspace *s;
-	int r = get_space(a0, ALDER_RIGHT_MANAGE, &s);
+	int r = space_from_handle(a0, ALDER_RIGHT_MANAGE, &s);
 	if (r)
 		return r;
 	r = vmspace_protect(s, a1, a2, (unsigned)a3);
@@ -227,7 +226,7 @@ static long sys_space_rw(ARGS)
 	if (!uaccess_range_ok(ubuf, len))
 		return -ALDER_EFAULT;
 	struct vmspace *s;
-	int r = get_space(a0, write ? ALDER_RIGHT_WRITE : ALDER_RIGHT_READ, &s);
+	int r = space_from_handle(a0, write ? ALDER_RIGHT_WRITE : ALDER_RIGHT_READ, &s);
 	if (r)
 		return r;
 	struct vmspace *me = proc_current()->space;

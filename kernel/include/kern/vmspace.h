@@ -116,6 +116,11 @@ int vmspace_copy(struct vmspace *dst, uint64_t daddr, struct vmspace *src, uint6
  * mapping is not changed (futex keys, stream copies). */
 paddr_t vmspace_translate(struct vmspace *s, uint64_t addr, bool write);
 
+/* Resolve a space handle of the calling process (ALDER_HANDLE_SELF_SPACE
+ * included) needing rights need; a new reference in *out, or -EBADF,
+ * -EBADFD, -EACCES (kernel/generic/sys_object.c). */
+int space_from_handle(uint64_t h, uint32_t need, struct vmspace **out);
+
 /* CPUs that have this space loaded (bit per CPU), for shootdowns. */
 void vmspace_activate(struct vmspace *s, uint32_t cpu);
 void vmspace_deactivate(struct vmspace *s, uint32_t cpu);
