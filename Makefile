@@ -36,7 +36,12 @@ KSRC := $(wildcard kernel/generic/*.c kernel/arch/x86_64/*.c kernel/arch/x86_64/
 KOBJ := $(patsubst %,$(BUILD)/%.o,$(KSRC))
 ULIB_SRC := $(wildcard lib/ulib/*.c lib/ulib/*.S)
 ULIB_OBJ := $(patsubst %,$(BUILD)/%.o,$(ULIB_SRC))
-UPROGS := $(BUILD)/user/init $(patsubst tests/user/%.c,$(BUILD)/user/tests/%,$(wildcard tests/user/*.c))
+# The server runtime (docs/RUNTIME.md); lib/rt/host/ is for host tests only.
+RT_SRC := $(wildcard lib/rt/*.c)
+RT_OBJ := $(patsubst %,$(BUILD)/%.o,$(RT_SRC))
+RTCFLAGS := $(UCFLAGS) -Ilib/rt/include
+ECHO_OBJ := $(patsubst %,$(BUILD)/%.o,$(wildcard srv/echo/*.c))
+UPROGS := $(BUILD)/user/init $(BUILD)/user/srv/echo $(patsubst tests/user/%.c,$(BUILD)/user/tests/%,$(wildcard tests/user/*.c))
 # Programs linked with Debian's musl (docs/LINUX_SHIM.md), at /tests/musl/ in the initramfs.
 MUSL_PROGS := $(patsubst tests/musl/%.c,$(BUILD)/user/musl/%,$(wildcard tests/musl/*.c))
 HOST_TESTS := $(patsubst tests/host/%.c,$(BUILD)/host/%,$(wildcard tests/host/test_*.c))
@@ -81,6 +86,13 @@ $(BUILD)/lib/ulib/%.S.o: lib/ulib/%.S
 $(BUILD)/ulib.a: $(ULIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
+$(BUILD)/lib/rt/%.c.o: lib/rt/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(RTCFLAGS) -c -o $@ $<
+$(BUILD)/rt.a: $(RT_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
 $(BUILD)/user/init: $(patsubst %,$(BUILD)/%.o,$(wildcard srv/init/*.c)) $(BUILD)/ulib.a lib/ulib/user.ld
 	@mkdir -p $(dir $@)
 	$(CC) $(ULDFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/ulib.a -lgcc
@@ -88,11 +100,19 @@ $(BUILD)/srv/%.c.o: srv/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(UCFLAGS) -c -o $@ $<
-$(BUILD)/user/tests/%: tests/user/%.c $(BUILD)/ulib.a lib/ulib/user.ld
+# Servers on lib/rt (native, not musl): /srv/<name> in the initramfs.
+$(BUILD)/srv/echo/%.c.o: srv/echo/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(RTCFLAGS) -c -o $@ $<
+$(BUILD)/user/srv/echo: $(ECHO_OBJ) $(BUILD)/rt.a $(BUILD)/ulib.a lib/ulib/user.ld
+	@mkdir -p $(dir $@)
+	$(CC) $(ULDFLAGS) -o $@ $(ECHO_OBJ) $(BUILD)/rt.a $(BUILD)/ulib.a -lgcc
+$(BUILD)/user/tests/%: tests/user/%.c $(BUILD)/rt.a $(BUILD)/ulib.a lib/ulib/user.ld
 	@mkdir -p $(dir $@) $(BUILD)/tests/user
 	@echo "  CC      $<"
-	@$(CC) $(UCFLAGS) -c -o $(BUILD)/tests/user/$*.o $<
-	$(CC) $(ULDFLAGS) -o $@ $(BUILD)/tests/user/$*.o $(BUILD)/ulib.a -lgcc
+	@$(CC) $(RTCFLAGS) -c -o $(BUILD)/tests/user/$*.o $<
+	$(CC) $(ULDFLAGS) -o $@ $(BUILD)/tests/user/$*.o $(BUILD)/rt.a $(BUILD)/ulib.a -lgcc
 $(BUILD)/user/musl/%: tests/musl/%.c
 	@mkdir -p $(dir $@)
 	@echo "  MUSLCC  $<"
@@ -100,8 +120,9 @@ $(BUILD)/user/musl/%: tests/musl/%.c
 
 # The initramfs: /init is the first user program, /tests/ the in-VM tests.
 $(BUILD)/initramfs.cpio: $(UPROGS) $(MUSL_PROGS)
-	rm -rf $(BUILD)/initramfs && mkdir -p $(BUILD)/initramfs/tests/musl
+	rm -rf $(BUILD)/initramfs && mkdir -p $(BUILD)/initramfs/tests/musl $(BUILD)/initramfs/srv
 	cp $(BUILD)/user/init $(BUILD)/initramfs/init
+	cp $(BUILD)/user/srv/echo $(BUILD)/initramfs/srv/echo
 	for t in $(BUILD)/user/tests/*; do [ -f "$$t" ] && cp $$t $(BUILD)/initramfs/tests/ || true; done
 	for t in $(MUSL_PROGS); do cp $$t $(BUILD)/initramfs/tests/musl/; done
 	cd $(BUILD)/initramfs && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet > ../initramfs.cpio
@@ -117,7 +138,7 @@ run-uefi: all
 debug: all
 	tools/qemu.sh --bios --gdb $(IMAGE)
 
-$(BUILD)/host/%: tests/host/%.c $(wildcard tests/host/shim/*.h tests/host/shim/kern/*.h) $(wildcard kernel/generic/*.c kernel/include/kern/*.h)
+$(BUILD)/host/%: tests/host/%.c $(wildcard tests/host/shim/*.h tests/host/shim/kern/*.h) $(wildcard kernel/generic/*.c kernel/include/kern/*.h) $(wildcard lib/rt/*.[ch] lib/rt/include/rt/*.h lib/rt/host/*.[ch])
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(HOSTCFLAGS) -o $@ $< -lcmocka
 
@@ -136,8 +157,8 @@ test-vm: all
 test: all $(HOST_TESTS) $(FUZZERS)
 	$(PYTHON) tools/testall.py --host $(HOST_TESTS) --fuzz-smoke $(FUZZERS) --vm $(IMAGE)
 
-fuzz: deps $(FUZZERS)
-	$(PYTHON) tools/testall.py --fuzz $(FUZZERS)
+fuzz: all $(FUZZERS)
+	$(PYTHON) tools/testall.py --fuzz $(FUZZERS) --vm-fuzz $(IMAGE)
 
 bench: all
 	$(PYTHON) tools/bench.py $(IMAGE)
@@ -145,4 +166,4 @@ bench: all
 clean:
 	rm -rf $(BUILD)
 
--include $(KOBJ:.o=.d) $(ULIB_OBJ:.o=.d)
+-include $(KOBJ:.o=.d) $(ULIB_OBJ:.o=.d) $(RT_OBJ:.o=.d) $(ECHO_OBJ:.o=.d)

@@ -3,14 +3,24 @@
 
     bench.py IMAGE
 
-Boots twice under -icount shift=0,sleep=off (one instruction = 1 ns of
-virtual time, so figures are deterministic and independent of the host):
-first legacy BIOS on machine pc, then UEFI (OVMF) on q35; one CPU, 128M,
-kernel arguments "alder.mode=bench" through fw_cfg opt/alder/cmdline.
-The guest prints lines "bench NAME VALUE UNIT" on the serial port and then
-exits through isa-debug-exit. Every such line is printed on stdout in the
-same format; names from the UEFI boot get the prefix "uefi_". Serial logs
-go to build/bench/<bios|uefi>.log, progress and problems to stderr.
+Boots three times under -icount shift=0,sleep=off (one instruction = 1 ns
+of virtual time, so figures are deterministic and independent of the host):
+legacy BIOS on machine pc with one CPU, UEFI (OVMF) on q35 with one CPU,
+and legacy BIOS on pc with two CPUs; 128M, kernel arguments
+"alder.mode=bench" through fw_cfg opt/alder/cmdline. The guest prints lines
+"bench NAME VALUE UNIT" on the serial port and then exits through
+isa-debug-exit. Every such line is printed on stdout in the same format;
+names from the UEFI boot get the prefix "uefi_", names from the two-CPU
+boot "smp2_" -- except names ending in "_smp", which only a boot with
+several CPUs prints and which keep their name. Serial logs go to
+build/bench/<bios|uefi|bios-smp2>.log, progress and problems to stderr.
+
+With two CPUs under -icount, QEMU runs the vCPUs one after the other on
+one host thread (round robin), and virtual time advances with every
+instruction either vCPU executes. A figure from the two-CPU boot is
+therefore NOT a parallel timing: it counts the instructions of both CPUs
+(and the halted CPU's wake-up) on the path, like one CPU would, plus the
+cost of the IPIs, and none of the overlap real hardware would give.
 
 Exit status 1 if a boot produced no bench line (so also if none was seen).
 
@@ -31,23 +41,26 @@ TIMEOUT = 300
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 
-# name, firmware, machine, prefix for the figures' names
+# name, firmware, machine, CPUs, prefix for the figures' names
 BOOTS = [
-    ("bios", "bios", "pc", ""),
-    ("uefi", "uefi", "q35", "uefi_"),
+    ("bios", "bios", "pc", 1, ""),
+    ("uefi", "uefi", "q35", 1, "uefi_"),
+    ("bios-smp2", "bios", "pc", 2, "smp2_"),
 ]
+# Figures only a boot with several CPUs prints; they keep their names.
+SMP_SUFFIX = "_smp"
 
 BENCH_LINE = re.compile(r"^\s*bench (\S+) (-?[0-9]+(?:\.[0-9]+)?) (\S+)\s*$")
 ANSI = re.compile(r"\x1b\[[0-9;?=]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x00")
 
 
-def run_boot(image, name, fw, machine):
+def run_boot(image, name, fw, machine, cpus):
     out = BUILD / "bench"
     out.mkdir(parents=True, exist_ok=True)
     log = out / f"{name}.log"
     log.unlink(missing_ok=True)
     cmd = ["qemu-system-x86_64",
-           "-machine", machine, "-cpu", "max", "-smp", "1", "-m", "128M",
+           "-machine", machine, "-cpu", "max", "-smp", str(cpus), "-m", "128M",
            "-icount", "shift=0,sleep=off",
            "-drive", f"file={image},format=raw,if=ide,media=disk",
            "-snapshot", "-no-reboot", "-display", "none", "-monitor", "none",
@@ -89,13 +102,14 @@ def main():
         print(f"bench.py: {image}: no such image", file=sys.stderr)
         return 1
     ok = True
-    for name, fw, machine, prefix in BOOTS:
-        rc, elapsed, figures, text = run_boot(image, name, fw, machine)
+    for name, fw, machine, cpus, prefix in BOOTS:
+        rc, elapsed, figures, text = run_boot(image, name, fw, machine, cpus)
         for bname, value, unit in figures:
-            print(f"bench {prefix}{bname} {value} {unit}")
+            pre = "" if cpus > 1 and bname.endswith(SMP_SUFFIX) else prefix
+            print(f"bench {pre}{bname} {value} {unit}")
         sys.stdout.flush()
         status = "timeout" if rc is None else f"exit status {rc}"
-        print(f"bench.py: {name} ({fw}, {machine}): {len(figures)} figures, "
+        print(f"bench.py: {name} ({fw}, {machine}, {cpus} CPU): {len(figures)} figures, "
               f"{elapsed:.1f} s, QEMU {status}, log build/bench/{name}.log",
               file=sys.stderr)
         if rc != 33:

@@ -2,6 +2,7 @@
 """Alder test runner: host unit tests, fuzz runs and in-VM tests.
 
     testall.py [--host BIN...] [--fuzz-smoke BIN...] [--fuzz BIN...] [--vm IMAGE]
+               [--vm-fuzz IMAGE]
 
 Runs the groups in that order, prints one line per result (PASS name /
 FAIL name: reason) and, as its last line, exactly "N passed, N failed".
@@ -15,6 +16,10 @@ Fuzzers are libFuzzer binaries; each run is one test that fails when the
 fuzzer reports a crash (non-zero exit). --fuzz-smoke: -runs=20000
 -max_total_time=10 with a fresh scratch corpus; --fuzz: FUZZ_SECONDS
 (default 60) each with a corpus kept in build/fuzz-work/corpus/.
+
+--vm-fuzz boots the image once (bios-q35-smp2) with alder.mode=fuzz, where
+init runs the native system-call fuzzer for long (make fuzz); its results
+use the same protocol as the in-VM tests.
 
 The VM protocol, printed by the kernel and init on the serial port:
     [test] PLAN N            N more results are expected (PLANs add up)
@@ -295,16 +300,17 @@ def boot(cmd, timeout, stderr_path):
     return rc, time.monotonic() - start
 
 
-def run_vm_config(image, config):
+def run_vm_config(image, config, cmdline=VM_CMDLINE, timeout=None):
     """Boot one configuration; returns its results for printing."""
     name, fw, machine, smp, mem = config
+    timeout = timeout or VM_TIMEOUT
     out = BUILD / "vmtest"
     log = out / f"{name}.log"
     for p in (log, out / f"{name}.debugcon.log"):
         p.unlink(missing_ok=True)
     cmd = qemu_command(image, fw, machine, smp, mem, log, out / f"{name}.debugcon.log",
-                       out / f"{name}.vars.fd", VM_CMDLINE)
-    rc, elapsed = boot(cmd, VM_TIMEOUT, out / f"{name}.qemu.log")
+                       out / f"{name}.vars.fd", cmdline)
+    rc, elapsed = boot(cmd, timeout, out / f"{name}.qemu.log")
     (out / f"{name}.vars.fd").unlink(missing_ok=True)
 
     text = ANSI.sub("", read_text(log)).replace("\r", "")
@@ -335,7 +341,7 @@ def run_vm_config(image, config):
     problems = []
     counted = sum(1 for r in results if r[1] != "PLAN")
     if not done:
-        why = f"timeout after {VM_TIMEOUT} s" if rc is None else describe_status(rc)
+        why = f"timeout after {timeout} s" if rc is None else describe_status(rc)
         problems.append(f"no DONE line (crash, hang or timeout; QEMU {why})")
     if panic is not None:
         problems.append(f"panic: {panic}")
@@ -351,7 +357,7 @@ def run_vm_config(image, config):
     return name, rc, elapsed, results, problems, tail(text), qemu_err
 
 
-def run_vm(image, res):
+def run_vm(image, res, configs=None, cmdline=VM_CMDLINE, timeout=None):
     if not Path(image).is_file():
         res.add(False, "vm", f"{image}: no such image")
         return
@@ -360,9 +366,9 @@ def run_vm(image, res):
         return
     (BUILD / "vmtest").mkdir(parents=True, exist_ok=True)
     # Longest (UEFI) first so the two slots finish close together.
-    order = sorted(VM_CONFIGS, key=lambda c: c[1] != "uefi")
+    order = sorted(configs or VM_CONFIGS, key=lambda c: c[1] != "uefi")
     with concurrent.futures.ThreadPoolExecutor(max_workers=VM_PARALLEL) as pool:
-        futures = [pool.submit(run_vm_config, image, c) for c in order]
+        futures = [pool.submit(run_vm_config, image, c, cmdline, timeout) for c in order]
         for fut in concurrent.futures.as_completed(futures):
             name, rc, elapsed, results, problems, log_tail, qemu_err = fut.result()
             with res.lock:
@@ -380,7 +386,7 @@ def run_vm(image, res):
 # ----------------------------------------------------------------------- main
 
 def parse_args(argv):
-    groups = {"--host": [], "--fuzz-smoke": [], "--fuzz": [], "--vm": []}
+    groups = {"--host": [], "--fuzz-smoke": [], "--fuzz": [], "--vm": [], "--vm-fuzz": []}
     current = None
     for arg in argv:
         if arg in groups:
@@ -412,6 +418,11 @@ def main():
         run_fuzz_group(groups["--fuzz"], seconds, 0, True, "fuzz", res)
     for image in groups["--vm"]:
         run_vm(image, res)
+    for image in groups["--vm-fuzz"]:
+        # The long system-call fuzzer (alder.mode=fuzz) on two CPUs.
+        seconds = int(os.environ.get("FUZZ_SECONDS", "60"))
+        run_vm(image, res, [c for c in VM_CONFIGS if c[0] == "bios-q35-smp2"], "alder.mode=fuzz",
+               max(VM_TIMEOUT, 20 * seconds))
     print(f"total time {time.monotonic() - t0:.1f} s")
     print(f"{res.passed} passed, {res.failed} failed")
     return 1 if res.failed or res.passed == 0 else 0

@@ -116,6 +116,7 @@
 
 #define ALDER_BOOT_TEST 1u  /* "alder.mode=test": run the test suite */
 #define ALDER_BOOT_BENCH 2u /* "alder.mode=bench": run the benchmarks */
+#define ALDER_BOOT_FUZZ 4u  /* "alder.mode=fuzz": run the system-call fuzzer long */
 
 /* How a process ended; written by the kernel in sys_wait. */
 #define ALDER_EXIT_NORMAL 0 /* called sys_exit; status is its argument */

@@ -73,6 +73,8 @@ static void parse_cmdline(void)
 			boot_flags |= ALDER_BOOT_TEST;
 		else if (strcmp(v, "bench") == 0)
 			boot_flags |= ALDER_BOOT_BENCH;
+		else if (strcmp(v, "fuzz") == 0)
+			boot_flags |= ALDER_BOOT_FUZZ;
 	}
 	if (cmdline_get(cmdline, "loglevel", v, sizeof(v))) {
 		if (strcmp(v, "debug") == 0)

@@ -108,6 +108,15 @@ static const struct init_test init_tests[] = {
     {"stream_cancel", "/tests/stream", "cancel", EXPECT_EXIT(0)},
     {"stream_bad", "/tests/stream", "bad", EXPECT_EXIT(0)},
     {"stream_exit", "/tests/stream", "exit", EXPECT_EXIT(0)},
+    {"ipc_cross_reqresp", "/tests/ipc_cross", "reqresp", EXPECT_EXIT(0)},
+    {"ipc_cross_big", "/tests/ipc_cross", "big", EXPECT_EXIT(0)},
+    {"ipc_cross_bad", "/tests/ipc_cross", "bad", EXPECT_EXIT(0)},
+    {"ipc_cross_creds", "/tests/ipc_cross", "creds", EXPECT_EXIT(0)},
+    {"ipc_cross_concurrent", "/tests/ipc_cross", "concurrent", EXPECT_EXIT(0)},
+    {"ipc_cross_death_recv", "/tests/ipc_cross", "death_recv", EXPECT_EXIT(0)},
+    {"ipc_cross_death_fault", "/tests/ipc_cross", "death_fault", EXPECT_EXIT(0)},
+    {"ipc_cross_death_send", "/tests/ipc_cross", "death_send", EXPECT_EXIT(0)},
+    {"ipc_cross_leak", "/tests/ipc_cross", "leak", EXPECT_EXIT(0)},
     {"musl_hello", "/tests/musl/hello", "", EXPECT_EXIT(0)},
     {"musl_exit_300", "/tests/musl/hello", "300", EXPECT_EXIT(44)},
     {"musl_exit_minus1", "/tests/musl/hello", "-1", EXPECT_EXIT(255)},
@@ -276,6 +285,25 @@ static void init_bench(uint64_t first_tsc)
 	long pid = sys_spawn("/tests/bench", strlen("/tests/bench"), "", 0);
 	if (pid < 0 || sys_wait(pid, &info) != pid || info.how != ALDER_EXIT_NORMAL || info.status != 0)
 		u_printf("init: /tests/bench did not run cleanly (%ld)\n", pid);
+}
+
+/* alder.mode=fuzz (make fuzz): the system-call fuzzer, long, several seeds. */
+static const struct init_test init_fuzz_runs[] = {
+    {"sysfuzz_long_1", "/tests/sysfuzz", "seed=101 count=400000", EXPECT_EXIT(0)},
+    {"sysfuzz_long_2", "/tests/sysfuzz", "seed=202 count=400000", EXPECT_EXIT(0)},
+    {"sysfuzz_long_3", "/tests/sysfuzz", "seed=303 count=400000", EXPECT_EXIT(0)},
+    {"sysfuzz_long_4", "/tests/sysfuzz", "seed=404 count=400000", EXPECT_EXIT(0)},
+};
+
+static void init_fuzz_mode(void)
+{
+	struct init_tally tally = {0, 0};
+
+	u_printf("[test] PLAN %zu\n", U_ARRAY_SIZE(init_fuzz_runs));
+	for (size_t i = 0; i < U_ARRAY_SIZE(init_fuzz_runs); i++)
+		init_run_test(&init_fuzz_runs[i], &tally);
+	u_printf("init: fuzz runs: %u passed, %u failed\n", tally.passed, tally.failed);
+	u_printf("[test] DONE\n");
 }
 
 static void init_tests_mode(void)
@@ -507,7 +535,9 @@ int main(const char *arg, size_t arg_len)
 		init_bench(first_tsc);
 	if (flags & ALDER_BOOT_TEST)
 		init_tests_mode();
-	if (flags & (ALDER_BOOT_BENCH | ALDER_BOOT_TEST))
+	if (flags & ALDER_BOOT_FUZZ)
+		init_fuzz_mode();
+	if (flags & (ALDER_BOOT_BENCH | ALDER_BOOT_TEST | ALDER_BOOT_FUZZ))
 		init_power_off();
 
 	init_interactive();
