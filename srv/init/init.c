@@ -11,6 +11,7 @@
  * keeps no state about children beyond the one it is waiting for.
  */
 #include "hwtest.h"
+#include "servers.h"
 #include <ulib.h>
 
 /* ---- The user-mode test suite --------------------------------------- */
@@ -412,12 +413,15 @@ static void shell_command(char *line)
 			 "  help              this list\n"
 			 "  info              cpus, memory, uptime\n"
 			 "  run <path> [arg]  start a program and wait for it\n"
+			 "  echo <text>       send text to the echo server and print its reply\n"
 			 "  tests             run the user-mode test suite\n"
 			 "  halt              power off\n");
 	} else if (strcmp(cmd, "info") == 0) {
 		shell_info();
 	} else if (strcmp(cmd, "run") == 0) {
 		shell_run(rest);
+	} else if (strcmp(cmd, "echo") == 0) {
+		servers_echo(shell_skip_spaces(rest));
 	} else if (strcmp(cmd, "tests") == 0) {
 		struct init_tally tally = init_run_suite();
 		u_printf("tests: %u passed, %u failed\n", tally.passed, tally.failed);
@@ -515,6 +519,7 @@ static void init_interactive(void)
 	uint64_t cpus = u_info(ALDER_INFO_CPU_COUNT, 0);
 	uint64_t frames = u_info(ALDER_INFO_FREE_FRAMES, 0);
 
+	servers_start();
 	u_printf("\nAlder: %lu CPU%s, %lu MiB free (%lu frames). Type \"help\".\n", cpus,
 		 cpus == 1 ? "" : "s", frames / 256, frames);
 	shell_loop();
