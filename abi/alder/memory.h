@@ -16,6 +16,8 @@
  *     Needs READ on the source. Offset and size page-aligned and inside it.
  *   SYS_MEM_CREATE_SLICE(memory, offset, size): a window sharing the source's
  *     pages. The new handle has at most the source handle's rights.
+ *   Views and slices of views and slices nest at most ALDER_MEM_MAX_DEPTH
+ *     levels deep; one more is -EMLINK.
  *
  * Address spaces (ALDER_OBJ_SPACE; ALDER_HANDLE_SELF_SPACE is the caller's):
  *   SYS_SPACE_CREATE(): an empty space (for a new process or thread).
@@ -56,6 +58,7 @@
 
 #define ALDER_MEM_MAX (64ull << 30)   /* largest memory object */
 #define ALDER_RW_MAX (1u << 20)       /* largest SYS_SPACE_RW transfer */
+#define ALDER_MEM_MAX_DEPTH 16        /* COW views and slices nest at most this deep */
 
 /* The initial process (init) finds the root handle here. */
 #define ALDER_HANDLE_ROOT 1

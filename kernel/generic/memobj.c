@@ -30,6 +30,7 @@ struct memobj {
 	spinlock_t lock;      /* protects own (the page table) */
 	struct pagetab own;   /* ANON, COW: frames this object owns */
 	struct memobj *src;   /* COW, SLICE */
+	uint32_t depth;       /* 0 for ANON/PHYS; src->depth + 1 for derived objects */
 	uint64_t src_first;   /* COW, SLICE: page index in src of our page 0 */
 	paddr_t phys_base;    /* PHYS */
 	bool uncached;        /* PHYS */
@@ -131,9 +132,12 @@ static struct memobj *derived(enum memobj_kind kind, struct memobj *src, uint64_
 		return NULL;
 	if (kind == MEMOBJ_COW && src->kind == MEMOBJ_PHYS)
 		return NULL; /* device memory cannot be copied on write */
+	if (src->depth >= ALDER_MEM_MAX_DEPTH)
+		return NULL; /* frame lookups and invalidation recurse along the chain */
 	struct memobj *m = alloc_obj(kind, n);
 	if (m) {
 		m->src = (struct memobj *)kobj_get(&src->obj);
+		m->depth = src->depth + 1;
 		m->src_first = first;
 		m->uncached = src->uncached;
 		unsigned long f = spin_lock_irqsave(&src->lock);
@@ -154,6 +158,7 @@ struct memobj *memobj_create_slice(struct memobj *src, uint64_t offset, uint64_t
 }
 
 uint64_t memobj_size(const struct memobj *m) { return m->npages * PAGE_SIZE; }
+uint32_t memobj_depth(const struct memobj *m) { return m->depth; }
 bool memobj_uncached(const struct memobj *m) { return m->uncached; }
 
 paddr_t memobj_frame(struct memobj *m, uint64_t idx, bool write, bool *shared)

@@ -165,6 +165,7 @@ static long thread_ctl(struct thread *t, uint64_t op)
 			break;
 		}
 		t->created = false;
+		p->started = true;
 		thread_start(t);
 		break;
 	case ALDER_THREAD_STOP:

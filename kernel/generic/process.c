@@ -180,6 +180,7 @@ long process_spawn(const char *path, const char *arg, size_t arg_len, uint32_t p
 		goto fail;
 	}
 	/* --- point of no return --- */
+	p->started = true;
 	p->refs = 2; /* table + thread */
 	p->nthreads = 1;
 	list_append(&p->threads, &t->proc_link);
@@ -268,6 +269,27 @@ struct process *process_create(struct vmspace *space, uint32_t parent, uint32_t 
 	return p;
 }
 
+/*
+ * Make t leave: a never-started thread is started (it exits at once in
+ * enter_user), others are woken or interrupted and exit on their way back
+ * to user mode. t->created is claimed under t->obs.lock, the lock
+ * ALDER_THREAD_START takes, so a racing START cannot start it twice.
+ * p->exited.lock held (order: exited.lock, obs.lock, run-queue lock).
+ */
+static void interrupt_thread(struct thread *t)
+{
+	unsigned long f = spin_lock_irqsave(&t->obs.lock);
+	bool start = t->created;
+	t->created = false;
+	spin_unlock_irqrestore(&t->obs.lock, f);
+	if (start) {
+		thread_start(t);
+		return;
+	}
+	waitq_interrupt(t);
+	ipi_send(t->cpu, VEC_IPI_RESCHED);
+}
+
 void process_kill(struct process *p)
 {
 	unsigned long f = spin_lock_irqsave(&p->exited.lock);
@@ -277,15 +299,8 @@ void process_kill(struct process *p)
 	}
 	list_for_each(it, &p->threads) {
 		struct thread *t = list_entry(it, struct thread, proc_link);
-		if (t->state == THREAD_DEAD)
-			continue;
-		if (t->created) {
-			t->created = false;
-			thread_start(t); /* it exits in enter_user */
-			continue;
-		}
-		waitq_interrupt(t);
-		ipi_send(t->cpu, VEC_IPI_RESCHED);
+		if (t->state != THREAD_DEAD)
+			interrupt_thread(t);
 	}
 	spin_unlock_irqrestore(&p->exited.lock, f);
 }
@@ -353,7 +368,11 @@ static void process_ended(struct process *p)
 		struct process *c = procs[i];
 		if (!c)
 			continue;
-		if (c->supervisor_pid == p->pid && c->nthreads > 0) {
+		/* Supervised children die with their supervisor; children made
+		 * by THREAD_NEW that were never started can never be started
+		 * once their creator (the only holder of their handles) ends. */
+		if ((c->supervisor_pid == p->pid || (c->parent_pid == p->pid && !c->started)) &&
+		    c->nthreads > 0) {
 			__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
 			kill[nkill++] = c;
 		}
@@ -407,10 +426,8 @@ __noreturn void process_exit(int how, int status, uint64_t fault_addr)
 	 * it exits on its way back to user mode. */
 	list_for_each(it, &p->threads) {
 		struct thread *t = list_entry(it, struct thread, proc_link);
-		if (t == self || t->state == THREAD_DEAD)
-			continue;
-		waitq_interrupt(t);
-		ipi_send(t->cpu, VEC_IPI_RESCHED);
+		if (t != self && t->state != THREAD_DEAD)
+			interrupt_thread(t);
 	}
 	spin_unlock_irqrestore(&p->exited.lock, f);
 	thread_exit();

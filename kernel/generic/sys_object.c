@@ -135,6 +135,8 @@ static long derive(uint64_t h, uint64_t offset, uint64_t size, bool cow)
 		r = -ALDER_EINVAL;
 	else if (cow && memobj_uncached(src))
 		r = -ALDER_EINVAL;
+	else if (memobj_depth(src) >= ALDER_MEM_MAX_DEPTH)
+		r = -ALDER_EMLINK;
 	else {
 		m = cow ? memobj_create_cow(src, offset, size) : memobj_create_slice(src, offset, size);
 		if (!m)

@@ -130,6 +130,7 @@ static const struct init_test init_tests[] = {
     {"musl_syscalls", "/tests/musl/syscalls", "alder", EXPECT_EXIT(0)},
     {"musl_shimfuzz", "/tests/musl/shimfuzz", "", EXPECT_EXIT(0)},
     {"observe", "/tests/observe", "", EXPECT_EXIT(0)},
+    {"mem_depth", "/tests/mem_depth", "", EXPECT_EXIT(0)},
     {"hw_noroot", "/tests/hw_noroot", "", EXPECT_EXIT(0)},
 
     {"fault_null", "/tests/fault_null", "", EXPECT_FAULT_AT(VEC_PF, 0)},

@@ -7,26 +7,40 @@
  * ALDER_HANDLE_SELF_SPACE, pointers into its own buffers with lengths that
  * run past them or straddle a page, NULL, unmapped, kernel and
  * non-canonical addresses, huge and wrapping sizes, misaligned values.
- * The kernel must survive, every result must be >= 0 or a negative errno in
- * [-4095, -1] (plus a few per-call facts, e.g. calls needing the root handle
- * must fail: we have none), and a health check afterwards must pass.
+ * Besides random SQEs it stages "conversations" (two chains meant to meet on
+ * the two lanes of a stream), children whose registers it scribbles on,
+ * chains of COW views and slices thousands deep, children abandoned before
+ * they ever ran, and stream chains that carry their own lanes and queue.
  *
- * Argument: "seed=N count=M [trace=K]" (defaults: seed from the TSC, count
- * 20000). The seed is printed first, so a failure can be re-run; trace=K
- * logs every call from number K on. Results that depend on timing (timers,
- * the other CPU) can make two runs of one seed drift apart late in a run.
+ * It checks: the kernel survives; every result is >= 0 or a negative errno
+ * in [-4095, -1], in CQEs too; a few per-call facts (calls needing the root
+ * handle fail: we have none; handle numbers outside 1..INT32_MAX are EBADF;
+ * dup rights are source & mask; every SQE completes at most once, and -- when
+ * no chain in flight carries a handle -- completes once every object it uses
+ * is closed); and, after closing everything, ALDER_INFO_LIVE_OBJECTS and
+ * ALDER_INFO_FREE_FRAMES are back where they were and the kernel still works.
  *
- * Shape: the program runs twice as a driver and a worker ("worker ..."
- * argument, spawned by the driver). The driver warms the kernel's caches
- * (kernel stacks, slabs, the stream worker thread) with a short worker run
- * and a health round, records ALDER_INFO_LIVE_OBJECTS and
- * ALDER_INFO_FREE_FRAMES, runs the real worker, and then requires both to
- * come back exactly and the kernel to still work (memory map/touch/unmap, a
- * queue NOP round trip, futex wait/wake, spawning /tests/hello). Running the
- * fuzzing in a child means everything it leaves behind in its own process
- * (page tables, handle-table array) is freed before the frames are compared;
- * what remains is what the kernel leaked. The worker also checks
- * LIVE_OBJECTS itself after closing everything, before it exits.
+ * Argument: "seed=N count=M [race=1] [skip=abandon,deep,cycle] [trace=K]
+ * [rounds=R]". Defaults: seed from the TSC, count 20000. The seed is printed
+ * first, so a failure can be re-run; trace=K logs every call from number K
+ * on. Results that depend on timing (timers, the other CPU) can make two runs
+ * of one seed drift apart late in a run. race=1 adds a second thread (see
+ * "The racer"), which makes runs timing-dependent. skip= leaves out a
+ * generator that a known kernel bug makes fail (each one is a bug to fix,
+ * not a fuzzer setting). rounds=R runs the measured worker R times, to tell
+ * a leak (grows each round) from a cache filling up (does not).
+ *
+ * Shape: the program runs as a driver and a worker ("worker ..." argument,
+ * spawned by the driver). The driver warms the kernel's caches (kernel
+ * stacks, slabs, the stream thread) by running the same worker once first
+ * (up to WARM_MAX calls) plus a health round, records LIVE_OBJECTS and
+ * FREE_FRAMES, runs the worker, and requires both to come back (frames
+ * exactly up to WARM_MAX calls; see the slack below) and the kernel to still
+ * work: memory map/touch/unmap, a queue NOP round trip, futex wait/wake,
+ * spawning /tests/hello. Fuzzing in a child means everything it leaves in
+ * its own process (page tables, handle-table array) is freed before the
+ * comparison; what remains is what the kernel leaked. The worker also
+ * checks LIVE_OBJECTS itself after closing everything, before it exits.
  *
  * Keeping the fuzzer alive (these are what is NOT fuzzed, on purpose):
  *   - never called: SYS_EXIT, SYS_THREAD_EXIT, SYS_SHUTDOWN (they end the
@@ -54,14 +68,15 @@
  *     the sacrificial window, a fuzzer-made mapping, or nowhere valid; the
  *     areas where SQE action arrays and iovecs are staged are never written
  *     by the kernel except for the action arrays' own output fields;
- *   - SYS_LOG writes only one fixed line (or nothing);
+ *   - SYS_LOG writes only one fixed line (or nothing), and children never
+ *     get rax = SYS_LOG or SYS_SPAWN from us;
  *   - no root handle exists here, so the hardware calls only see refusals.
  * Resource bounds (not to hide bugs, to keep a 64 MiB VM usable): handles,
  * children, threads, mappings and spawned programs are capped; when free
  * frames drop too far the fuzzer closes and unmaps what it holds.
  *
- * Not for: finding races between threads of the fuzzer (it is one thread),
- * or checking per-call semantics in detail (the unit-style tests do that).
+ * Not for: checking per-call semantics in detail (the unit-style tests do
+ * that).
  */
 #include <ulib.h>
 #include <umem.h>
@@ -85,7 +100,7 @@
 /* The arena: fixed pages in our own space, below where the kernel chooses
  * addresses (16 TiB) and far from the image and the stack. */
 #define ARENA ((uint64_t)0x3000000000)
-#define AP(n) (ARENA + (uint64_t)(n) * PAGE)
+#define AP(n) (ARENA + (uint64_t)(n)*PAGE)
 #define SCRATCH AP(0) /* 16 pages RW: the kernel writes here */
 #define SCRATCH_PAGES 16
 #define ROPAGE AP(16)	/* read-only: paths, arguments, the log line */
@@ -106,11 +121,11 @@
 #define STACK_ZONE ((uint64_t)1 << 20) /* below ULIB_STACK_CEILING: ours */
 
 /* Caps. */
-#define HCAP 40	       /* handles held (not counting the fixed ones) */
-#define CHILD_CAP 6    /* child processes not yet reaped */
-#define SELF_CAP 6     /* live threads of our own process (besides us) */
-#define OMAP_CAP 40    /* fuzzer-made mappings in our own space */
-#define HELLO_CAP 2    /* spawned /tests/hello not yet reaped */
+#define HCAP 40	    /* handles held (not counting the fixed ones) */
+#define CHILD_CAP 6 /* child processes not yet reaped */
+#define SELF_CAP 6  /* live threads of our own process (besides us) */
+#define OMAP_CAP 40 /* fuzzer-made mappings in our own space */
+#define HELLO_CAP 2 /* spawned /tests/hello not yet reaped */
 #define MAIN_SQ 32
 #define MAIN_CQ 64
 
@@ -167,6 +182,7 @@ static bool chance(unsigned pct)
 static struct {
 	uint64_t seed, count, trace, rounds;
 	bool worker, seed_given, race;
+	unsigned skip; /* SKIP_* */
 } opt = {.count = 20000, .trace = UINT64_MAX, .rounds = 1};
 
 static bool parse_u64(const char *s, size_t n, uint64_t *out)
@@ -200,6 +216,41 @@ static bool parse_u64(const char *s, size_t n, uint64_t *out)
 	return true;
 }
 
+/* skip=a,b,...: leave out one of the generators below (for a kernel that
+ * is known to fail it; every such exclusion is a kernel bug to fix). */
+#define SKIP_ABANDON 1u /* close the last handle of a never-started child */
+#define SKIP_DEEP 2u	/* long chains of COW views / slices */
+#define SKIP_CYCLE 4u	/* chains that push their own lanes and queue */
+
+static bool parse_skip(const char *w, size_t n)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} names[] = {{"abandon", SKIP_ABANDON}, {"deep", SKIP_DEEP}, {"cycle", SKIP_CYCLE}};
+	while (n) {
+		size_t k = 0;
+		while (k < n && w[k] != ',')
+			k++;
+		bool found = false;
+		for (size_t i = 0; i < U_ARRAY_SIZE(names); i++) {
+			if (strlen(names[i].name) == k && strncmp(w, names[i].name, k) == 0) {
+				opt.skip |= names[i].bit;
+				found = true;
+			}
+		}
+		if (!found)
+			return false;
+		w += k;
+		n -= k;
+		if (n) {
+			w++;
+			n--;
+		}
+	}
+	return true;
+}
+
 static bool parse_opts(const char *arg)
 {
 	const char *p = arg;
@@ -222,6 +273,9 @@ static bool parse_opts(const char *arg)
 		} else if (n > 6 && strncmp(w, "count=", 6) == 0) {
 			if (!parse_u64(w + 6, n - 6, &opt.count))
 				return false;
+		} else if (n > 5 && strncmp(w, "skip=", 5) == 0) {
+			if (!parse_skip(w + 5, n - 5))
+				return false;
 		} else if (n == 6 && strncmp(w, "race=", 5) == 0 && (w[5] == '0' || w[5] == '1')) {
 			opt.race = w[5] == '1';
 		} else if (n > 7 && strncmp(w, "rounds=", 7) == 0) {
@@ -239,15 +293,18 @@ static bool parse_opts(const char *arg)
 
 /* ---- Results and failures ------------------------------------------- */
 
+/* clang-format off */
 static const char *const call_names[SYS_NATIVE_COUNT] = {
-    "log",	    "exit",	   "yield",	    "sleep",	   "clock",	    "spawn",
-    "wait",	    "info",	   "thread_create", "thread_exit", "shutdown",	    "console_read",
-    "handle_close", "handle_dup",  "handle_info",   "mem_create",  "mem_create_phys", "mem_create_cow",
-    "mem_create_slice", "space_create", "space_map", "space_unmap", "space_protect", "space_rw",
-    "futex_wait",   "futex_wake",  "queue_create",  "queue_enter", "event_create", "event_signal",
-    "stream_create", "thread_new", "thread_ctl",    "thread_regs", "irq_create",   "irq_ack",
-    "ioport_create", "ioport_enable",
+    "log", "exit", "yield", "sleep", "clock", "spawn", "wait", "info",
+    "thread_create", "thread_exit", "shutdown", "console_read",
+    "handle_close", "handle_dup", "handle_info",
+    "mem_create", "mem_create_phys", "mem_create_cow", "mem_create_slice",
+    "space_create", "space_map", "space_unmap", "space_protect", "space_rw",
+    "futex_wait", "futex_wake", "queue_create", "queue_enter", "event_create", "event_signal",
+    "stream_create", "thread_new", "thread_ctl", "thread_regs",
+    "irq_create", "irq_ack", "ioport_create", "ioport_enable",
 };
+/* clang-format on */
 _Static_assert(sizeof(call_names) / sizeof(call_names[0]) == SYS_NATIVE_COUNT, "a name per call");
 
 static const char *call_name(uint64_t nr)
@@ -262,7 +319,8 @@ struct fcall {
 };
 
 static struct {
-	uint64_t fuzz, book, ok, sqes, cqes, rotations, pressure, spawns;
+	uint64_t fuzz, book, ok, sqes, cqes, rotations, pressure, spawns, abandoned, chains, max_depth;
+	uint64_t liveness_skipped, cycles, duels;
 	uint32_t per_call[SYS_NATIVE_COUNT], per_call_err[SYS_NATIVE_COUNT];
 	uint32_t err_hist[4096];
 	uint32_t cqe_err_hist[4096];
@@ -285,8 +343,13 @@ static void fail(const char *fmt, ...)
 		u_printf("sysfuzz: FAIL (seed %lu, call #%lu): %s\n", opt.seed, call_index, msg);
 }
 
+/* c may be NULL (a bookkeeping call made the handle). */
 static void fail_call(const struct fcall *c, const char *why)
 {
+	if (!c) {
+		fail("%s", why);
+		return;
+	}
 	fail("%s(0x%lx, 0x%lx, 0x%lx, 0x%lx, 0x%lx, 0x%lx) = %ld: %s", call_name(c->nr), c->a[0], c->a[1],
 	     c->a[2], c->a[3], c->a[4], c->a[5], c->ret, why);
 }
@@ -332,7 +395,8 @@ static long bk(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, 
 #define BK2(nr, a, b) bk((nr), (uint64_t)(a), (uint64_t)(b), 0, 0, 0, 0)
 #define BK3(nr, a, b, c) bk((nr), (uint64_t)(a), (uint64_t)(b), (uint64_t)(c), 0, 0, 0)
 #define BK4(nr, a, b, c, d) bk((nr), (uint64_t)(a), (uint64_t)(b), (uint64_t)(c), (uint64_t)(d), 0, 0)
-#define BK5(nr, a, b, c, d, e) bk((nr), (uint64_t)(a), (uint64_t)(b), (uint64_t)(c), (uint64_t)(d), (uint64_t)(e), 0)
+#define BK5(nr, a, b, c, d, e)                                                                               \
+	bk((nr), (uint64_t)(a), (uint64_t)(b), (uint64_t)(c), (uint64_t)(d), (uint64_t)(e), 0)
 #define BK6(nr, a, b, c, d, e, f)                                                                            \
 	bk((nr), (uint64_t)(a), (uint64_t)(b), (uint64_t)(c), (uint64_t)(d), (uint64_t)(e), (uint64_t)(f))
 
@@ -378,11 +442,12 @@ struct trec {
 	bool supervised;
 	bool ending; /* killed, or known gone: a wait on its pid returns */
 	bool reaped;
+	bool started; /* we started it (THREAD_START returned 0) */
 	long pid;
 	int nh; /* handles we hold to it */
 };
 
-#define TMAX 64
+#define TMAX 128
 static struct trec thr[TMAX];
 static long my_pid;
 
@@ -582,7 +647,8 @@ static bool pick_pair(int *a, int *b)
 	unsigned n = pair_next < PAIRS ? pair_next : PAIRS;
 	for (int tries = 0; tries < 6 && n; tries++) {
 		unsigned i = (unsigned)below(n);
-		int h0 = handle_by_koid(pairs[i].k[0], H_LANE, rw), h1 = handle_by_koid(pairs[i].k[1], H_LANE, rw);
+		int h0 = handle_by_koid(pairs[i].k[0], H_LANE, rw),
+		    h1 = handle_by_koid(pairs[i].k[1], H_LANE, rw);
 		if (h0 && h1) {
 			bool swap = chance(50);
 			*a = swap ? h1 : h0;
@@ -605,9 +671,9 @@ static void rmap_add(int space_h, uint64_t addr, uint64_t size)
  * space handle, a page-aligned start and a size inside it. */
 static bool pick_rmap(uint64_t *space, uint64_t *addr, uint64_t *size)
 {
-	unsigned n = rmap_next < RMAPS ? rmap_next : RMAPS;
-	if (!n)
+	if (rmap_next == 0)
 		return false;
+	unsigned n = rmap_next < RMAPS ? rmap_next : RMAPS;
 	const struct rmap *r = &rmaps[below(n)];
 	int h = handle_by_koid(r->space_koid, H_SPACE, 0);
 	if (!h)
@@ -676,7 +742,8 @@ static bool out_ok(uint64_t p, uint64_t len)
 		r.hi = NONEPAGE + PAGE;
 	if (overlaps(r.lo, r.hi, image_lo, image_hi) ||
 	    overlaps(r.lo, r.hi, ULIB_STACK_CEILING - STACK_ZONE, ULIB_STACK_CEILING) ||
-	    overlaps(r.lo, r.hi, STAGE_ACT, STAGE_END) || overlaps(r.lo, r.hi, mq_ring, mq_ring + mq_ring_size))
+	    overlaps(r.lo, r.hi, STAGE_ACT, STAGE_END) ||
+	    overlaps(r.lo, r.hi, mq_ring, mq_ring + mq_ring_size))
 		return false;
 	return true;
 }
@@ -808,7 +875,7 @@ static uint64_t gen_handle(int want)
 	case 1:
 		return SELF;
 	case 2:
-		return (uint64_t)(int64_t)-(int64_t)(2 + below(8));
+		return (uint64_t)(int64_t) - (int64_t)(2 + below(8));
 	case 3:
 		return INT32_MAX;
 	case 4:
@@ -877,7 +944,8 @@ static uint64_t gen_out_ptr(uint64_t len)
 			p = gen_bad_addr();
 			break;
 		case 14:
-			p = (SCRATCH + PAGE * (1 + below(SCRATCH_PAGES - 1))) - below(16); /* straddles a page */
+			p = (SCRATCH + PAGE * (1 + below(SCRATCH_PAGES - 1))) -
+			    below(16); /* straddles a page */
 			break;
 		default:
 			p = rnd();
@@ -1062,7 +1130,12 @@ static int adopt_thread(const struct alder_handle_info *in, int h)
 	tix = thr_alloc();
 	if (tix < 0)
 		return -1;
-	thr[tix] = (struct trec){in->koid, pid == my_pid ? T_SELF : T_CHILD, false, pid < 0, pid < 0, pid, 0};
+	thr[tix] = (struct trec){.koid = in->koid,
+				 .kind = pid == my_pid ? T_SELF : T_CHILD,
+				 .ending = pid < 0,
+				 .reaped = pid < 0,
+				 .started = true, /* unknown: assume it may run */
+				 .pid = pid};
 	return tix;
 }
 
@@ -1099,8 +1172,8 @@ static void probe_handles(bool full)
 				fail("handle %d (kind %d) vanished", h, reg[h].kind);
 				reg_del(h);
 			} else if (in.koid != reg[h].koid || in.rights != reg[h].rights) {
-				fail("handle %d changed: koid %lu -> %lu, rights 0x%x -> 0x%x", h, reg[h].koid,
-				     in.koid, reg[h].rights, in.rights);
+				fail("handle %d changed: koid %lu -> %lu, rights 0x%x -> 0x%x", h,
+				     reg[h].koid, in.koid, reg[h].rights, in.rights);
 			}
 			continue;
 		}
@@ -1157,7 +1230,8 @@ static int handle_of_thread(int tix, int not_h)
 {
 	for (int i = 0; i < nlive; i++) {
 		int h = live[i];
-		if (h != not_h && reg[h].kind == H_THREAD && reg[h].tix == tix && (reg[h].rights & ALDER_RIGHT_MANAGE))
+		if (h != not_h && reg[h].kind == H_THREAD && reg[h].tix == tix &&
+		    (reg[h].rights & ALDER_RIGHT_MANAGE))
 			return h;
 	}
 	return 0;
@@ -1172,7 +1246,8 @@ static void self_thread_finish(int tix)
 	if (t->ending)
 		return;
 	if (!h) {
-		fail("thread koid %lu of our own process cannot be ended: no handle with MANAGE left", t->koid);
+		fail("thread koid %lu of our own process cannot be ended: no handle with MANAGE left",
+		     t->koid);
 		return;
 	}
 	for (int i = 0; i < 300; i++) {
@@ -1240,10 +1315,22 @@ static void before_close(int h)
 	int tix = reg[h].tix;
 	if (handle_of_thread(tix, h))
 		return;
-	if (t->kind == T_SELF)
+	if (t->kind == T_SELF) {
 		self_thread_finish(tix);
-	else
-		child_kill(tix);
+		return;
+	}
+	/*
+	 * A child that never ran: sometimes let its last handle go as is.
+	 * Nothing can start, kill or wait for it then; the kernel must still
+	 * end it (at the latest when we exit): the driver's object count
+	 * after the worker says whether it did. We never wait for it.
+	 */
+	if (!t->started && !opt.race && !(opt.skip & SKIP_ABANDON) && st.abandoned < 8 && chance(30)) {
+		st.abandoned++;
+		t->reaped = true;
+		return;
+	}
+	child_kill(tix);
 }
 
 static void close_handle(int h)
@@ -1275,7 +1362,7 @@ static void got_thread(int h, bool space_self, uint64_t flags, const struct fcal
 			BK2(SYS_WAIT, pid, (uint64_t)(uintptr_t)&exit_info);
 		return;
 	}
-	thr[tix] = (struct trec){0, (uint8_t)kind, (flags & ALDER_THREAD_SUPERVISED) != 0, false, false, 0, 0};
+	thr[tix] = (struct trec){.kind = (uint8_t)kind, .supervised = (flags & ALDER_THREAD_SUPERVISED) != 0};
 	long pid = BK3(SYS_THREAD_CTL, h, ALDER_THREAD_GETPID, 0);
 	if (pid <= 0)
 		fail_call(c, "GETPID of the new thread failed");
@@ -1331,15 +1418,15 @@ static unsigned logs_left;
 static uint64_t transient_threads;
 
 /* Paths and arguments live on the read-only page. */
-#define RO_HELLO 0	 /* "/tests/hello" */
-#define RO_NOPE 16	 /* "/tests/nonexistent" */
-#define RO_NUL 48	 /* "/tests/hello\0junk" */
-#define RO_TESTS 80	 /* "/tests/" */
-#define RO_REL 96	 /* "tests/hello" */
-#define RO_ARGS 128	 /* "fuzz" */
-#define RO_ARG_EXIT 144	 /* "exit:3" */
-#define RO_ARG_NUL 160	 /* "a\0b" */
-#define RO_LONG 256	 /* 3000 x 'a', no NUL */
+#define RO_HELLO 0	/* "/tests/hello" */
+#define RO_NOPE 16	/* "/tests/nonexistent" */
+#define RO_NUL 48	/* "/tests/hello\0junk" */
+#define RO_TESTS 80	/* "/tests/" */
+#define RO_REL 96	/* "tests/hello" */
+#define RO_ARGS 128	/* "fuzz" */
+#define RO_ARG_EXIT 144 /* "exit:3" */
+#define RO_ARG_NUL 160	/* "a\0b" */
+#define RO_LONG 256	/* 3000 x 'a', no NUL */
 #define RO_LONG_LEN 3000
 static const char log_line[] = "sysfuzz: log probe\n";
 #define LOG_LEN (sizeof(log_line) - 1)
@@ -1427,7 +1514,8 @@ static void fz_clock(void)
 
 static void fz_info(void)
 {
-	struct fcall c = {SYS_INFO, {chance(80) ? below(ALDER_INFO_COUNT + 2) : gen_int(), gen_out_ptr(8)}, 0};
+	struct fcall c = {
+	    SYS_INFO, {chance(80) ? below(ALDER_INFO_COUNT + 2) : gen_int(), gen_out_ptr(8)}, 0};
 	issue(&c, true);
 	if (A(0) >= ALDER_INFO_COUNT && c.ret != -ALDER_EINVAL)
 		fail_call(&c, "unknown selector not refused");
@@ -1525,8 +1613,8 @@ static void hello_reap(int i)
 	if (r != hello_pids[i] && r != -ALDER_ECHILD)
 		fail("wait for /tests/hello pid %ld: %ld", hello_pids[i], r);
 	else if (r > 0 && !(exit_info.how == ALDER_EXIT_NORMAL))
-		fail("/tests/hello pid %ld did not exit normally (how %d status %d)", hello_pids[i], exit_info.how,
-		     exit_info.status);
+		fail("/tests/hello pid %ld did not exit normally (how %d status %d)", hello_pids[i],
+		     exit_info.how, exit_info.status);
 	hello_pids[i] = hello_pids[--nhello];
 }
 
@@ -1545,8 +1633,8 @@ static void fz_wait(void)
 	case 1: {
 		int cand[TMAX], n = 0;
 		for (int i = 0; i < TMAX; i++)
-			if (thr[i].kind != T_NONE && thr[i].kind != T_SELF && thr[i].ending && !thr[i].reaped &&
-			    thr[i].pid > 0)
+			if (thr[i].kind != T_NONE && thr[i].kind != T_SELF && thr[i].ending &&
+			    !thr[i].reaped && thr[i].pid > 0)
 				cand[n++] = i;
 		if (n) {
 			tix = cand[below((uint64_t)n)];
@@ -1563,7 +1651,7 @@ static void fz_wait(void)
 		A(0) = 1; /* init: not our child */
 		break;
 	default:
-		A(0) = chance(50) ? (uint64_t)(int64_t)-(int64_t)below(3) : ((uint64_t)1 << 32) + below(3);
+		A(0) = chance(50) ? (uint64_t)(int64_t) - (int64_t)below(3) : ((uint64_t)1 << 32) + below(3);
 		break;
 	}
 	/* Never a child that may not end. */
@@ -1709,14 +1797,16 @@ static void fz_handle_dup(void)
 
 static void fz_handle_info(void)
 {
-	struct fcall c = {SYS_HANDLE_INFO, {gen_handle(-1), gen_out_ptr(sizeof(struct alder_handle_info))}, 0};
+	struct fcall c = {
+	    SYS_HANDLE_INFO, {gen_handle(-1), gen_out_ptr(sizeof(struct alder_handle_info))}, 0};
 	issue(&c, true);
 	expect_badf(&c);
 }
 
 static void fz_mem_create(void)
 {
-	struct fcall c = {SYS_MEM_CREATE, {chance(70) ? gen_psize() : gen_size(), chance(90) ? 0 : gen_int()}, 0};
+	struct fcall c = {
+	    SYS_MEM_CREATE, {chance(70) ? gen_psize() : gen_size(), chance(90) ? 0 : gen_int()}, 0};
 	issue(&c, true);
 	if (c.ret > 0) {
 		if (A(1) != 0 || A(0) == 0 || A(0) > ALDER_MEM_MAX)
@@ -1727,7 +1817,8 @@ static void fz_mem_create(void)
 
 static void fz_mem_create_phys(void)
 {
-	struct fcall c = {SYS_MEM_CREATE_PHYS, {gen_handle(-1), gen_int() & ~(PAGE - 1), gen_psize(), below(3)}, 0};
+	struct fcall c = {
+	    SYS_MEM_CREATE_PHYS, {gen_handle(-1), gen_int() & ~(PAGE - 1), gen_psize(), below(3)}, 0};
 	if (chance(30))
 		A(1) = 0xfee00000ull; /* the LAPIC */
 	issue(&c, true);
@@ -1759,6 +1850,78 @@ static void fz_mem_derive(bool cow)
 	issue(&c, true);
 	if (c.ret > 0)
 		got_handle((int)c.ret, H_MEM, -1, A(2), &c);
+}
+
+/*
+ * A chain of derived memory objects, each a COW view or a slice of the one
+ * before (its source is held by the new object, so only the tip needs a
+ * handle). Grown a few links per step to a random depth of up to
+ * CHAIN_MAX, then a page is touched through the tip (every lookup walks
+ * the chain) and the tip closed (which frees the whole chain).
+ */
+#define CHAIN_MAX 4000
+static int chain_tip;
+static unsigned chain_depth, chain_target;
+
+static void chain_finish(void)
+{
+	if (!chain_tip)
+		return;
+	if (is_live(chain_tip)) {
+		long at = BK6(SYS_SPACE_MAP, SELF, chain_tip, 0, 0, PAGE, RW);
+		if (at > 0) {
+			volatile uint32_t *w = (volatile uint32_t *)(uintptr_t)at;
+			uint32_t v = *w; /* reads through every link */
+			*w = v + 1;	 /* copies into the tip if it is a view */
+			BK3(SYS_SPACE_UNMAP, SELF, at, PAGE);
+		}
+		reg[chain_tip].fixed = false;
+		nfixed--;
+		close_handle(chain_tip);
+	}
+	st.chains++;
+	chain_tip = 0;
+	chain_depth = 0;
+}
+
+static void fz_chain_step(void)
+{
+	if (chain_tip && !is_live(chain_tip))
+		chain_tip = 0;
+	if (!chain_tip) {
+		struct fcall c = {SYS_MEM_CREATE, {PAGE * (1 + below(4)), 0}, 0};
+		if (issue(&c, true) <= 0)
+			return;
+		got_handle((int)c.ret, H_MEM, -1, A(0), &c);
+		if (!is_live((int)c.ret))
+			return;
+		chain_tip = (int)c.ret;
+		reg[chain_tip].fixed = true;
+		nfixed++;
+		chain_depth = 0;
+		chain_target = 1 + (unsigned)below(chance(30) ? 64 : CHAIN_MAX);
+	}
+	for (unsigned k = 1 + (unsigned)below(16); k > 0 && chain_depth < chain_target; k--) {
+		struct fcall c = {
+		    below(2) ? SYS_MEM_CREATE_COW : SYS_MEM_CREATE_SLICE, {(uint64_t)chain_tip, 0, PAGE}, 0};
+		if (issue(&c, true) <= 0) {
+			chain_target = chain_depth; /* refused (a depth limit?): finish */
+			break;
+		}
+		int prev = chain_tip;
+		got_handle((int)c.ret, H_MEM, -1, PAGE, &c);
+		if (!is_live((int)c.ret))
+			break;
+		chain_tip = (int)c.ret;
+		reg[chain_tip].fixed = true;
+		reg[prev].fixed = false;
+		close_handle(prev);
+		chain_depth++;
+		if (chain_depth > st.max_depth)
+			st.max_depth = chain_depth;
+	}
+	if (chain_depth >= chain_target)
+		chain_finish();
 }
 
 static void fz_space_create(void)
@@ -1877,7 +2040,9 @@ static void fz_space_rw(void)
 			A(0) = sp;
 			A(1) = at + below(sz);
 		} else {
-			A(1) = A(0) == SELF ? gen_in_ptr() : chance(30) ? CHILD_CODE : gen_map_addr() + below(PAGE);
+			A(1) = A(0) == SELF ? gen_in_ptr()
+			       : chance(30) ? CHILD_CODE
+					    : gen_map_addr() + below(PAGE);
 		}
 		A(2) = write ? gen_in_ptr() : gen_out_ptr(A(3));
 	}
@@ -1978,7 +2143,8 @@ static void fz_queue_create(void)
 			fail_call(&c, "queue created with its parameters written outside user space");
 		} else {
 			if (p->sq_entries != A(0) || p->cq_entries != A(1) || (p->ring_addr & (PAGE - 1)) ||
-			    p->ring_addr < PAGE || p->ring_size == 0 || p->ring_addr + p->ring_size > USER_TOP)
+			    p->ring_addr < PAGE || p->ring_size == 0 ||
+			    p->ring_addr + p->ring_size > USER_TOP)
 				fail_call(&c, "queue parameters are wrong");
 			else
 				omap_add(p->ring_addr, p->ring_size);
@@ -2040,7 +2206,8 @@ static void fz_stream_create(void)
 		const alder_handle_t *l = (const alder_handle_t *)(uintptr_t)A(0);
 		if (A(0) >= USER_TOP)
 			fail_call(&c, "lanes written outside user space");
-		else if (!is_live(l[0]) || !is_live(l[1]) || reg[l[0]].kind != H_LANE || reg[l[1]].kind != H_LANE)
+		else if (!is_live(l[0]) || !is_live(l[1]) || reg[l[0]].kind != H_LANE ||
+			 reg[l[1]].kind != H_LANE)
 			fail_call(&c, "the lanes it wrote are not lanes we hold");
 		else
 			pair_add(l[0], l[1]);
@@ -2138,6 +2305,8 @@ static void fz_thread_ctl(void)
 		return;
 	if (A(1) == ALDER_THREAD_KILL)
 		t->ending = true;
+	if (A(1) == ALDER_THREAD_START || A(1) == ALDER_THREAD_RESUME)
+		t->started = true;
 	if (A(1) == ALDER_THREAD_GETPID && c.ret != t->pid)
 		fail_call(&c, "GETPID changed");
 	if (A(1) != ALDER_THREAD_GETPID && A(1) > ALDER_THREAD_GETPID)
@@ -2223,8 +2392,14 @@ static void fz_hw(uint64_t nr)
 #define PEND_SLOTS 1024
 struct pend {
 	uint64_t ctx;
+	uint64_t call; /* the fuzz call that submitted it */
 	uint32_t op;
 	uint32_t count; /* STREAM: actions */
+	int32_t handle;
+	uint8_t types[4];  /* STREAM: the first actions' types, */
+	int32_t pushed[4]; /* and what PUSH_HANDLE ones pushed */
+	uint64_t array;	   /* STREAM: the action array */
+	bool types_known;  /* types[] are what the kernel copied in */
 	bool used;
 };
 static struct pend pend[PEND_SLOTS];
@@ -2244,12 +2419,17 @@ static struct pend *pend_find(uint64_t ctx)
 #define ACT_SLOTS (STAGE_ACT_PAGES * PAGE / sizeof(struct alder_action))
 #define IOV_SLOTS (2 * PAGE / sizeof(struct alder_iovec))
 
+/* Receive iovecs live in the first page of STAGE_IOV, send iovecs in the
+ * second: one array overwriting another (several chains are staged before
+ * the kernel copies them in) never puts a send's base (any address we may
+ * read, our own data included) under a receive. */
 static uint64_t gen_iovecs(bool receive, uint64_t *count)
 {
 	uint64_t n = chance(80) ? below(6) : (chance(50) ? ALDER_STREAM_MAX_IOV + below(2) : below(64));
-	uint64_t first = below(IOV_SLOTS - (n < IOV_SLOTS ? n : 0));
+	uint64_t half = IOV_SLOTS / 2;
+	uint64_t first = (receive ? 0 : half) + below(half - n);
 	struct alder_iovec *v = (struct alder_iovec *)(uintptr_t)(STAGE_IOV + first * sizeof(*v));
-	for (uint64_t i = 0; i < n && first + i < IOV_SLOTS; i++) {
+	for (uint64_t i = 0; i < n; i++) {
 		v[i].len = chance(70) ? below(2 * PAGE) : gen_size();
 		v[i].base = receive ? gen_out_ptr(v[i].len) : gen_in_ptr();
 	}
@@ -2437,7 +2617,8 @@ static void complement(struct alder_action *b, const struct alder_action *a, boo
 	    ALDER_ACTION_IMBUE_CREDS,
 	    ALDER_ACTION_DISMISS,
 	};
-	uint32_t t = a->type < ALDER_ACTION_TYPE_COUNT ? peer[a->type] : (uint32_t)below(ALDER_ACTION_TYPE_COUNT);
+	uint32_t t =
+	    a->type < ALDER_ACTION_TYPE_COUNT ? peer[a->type] : (uint32_t)below(ALDER_ACTION_TYPE_COUNT);
 	if (t == ALDER_ACTION_DISMISS && !last)
 		t = ALDER_ACTION_IMBUE_CREDS;
 	if (t != ALDER_ACTION_RECEIVE) {
@@ -2473,9 +2654,9 @@ static void complement(struct alder_action *b, const struct alder_action *a, boo
 static uint32_t gen_good_type(bool last)
 {
 	static const uint32_t types[] = {
-	    ALDER_ACTION_SEND,	      ALDER_ACTION_SEND,	ALDER_ACTION_RECEIVE,	  ALDER_ACTION_OFFER,
-	    ALDER_ACTION_ACCEPT,      ALDER_ACTION_PUSH_HANDLE, ALDER_ACTION_PULL_HANDLE, ALDER_ACTION_IMBUE_CREDS,
-	    ALDER_ACTION_EXTRACT_CREDS,
+	    ALDER_ACTION_SEND,	      ALDER_ACTION_SEND,	ALDER_ACTION_RECEIVE,
+	    ALDER_ACTION_OFFER,	      ALDER_ACTION_ACCEPT,	ALDER_ACTION_PUSH_HANDLE,
+	    ALDER_ACTION_PULL_HANDLE, ALDER_ACTION_IMBUE_CREDS, ALDER_ACTION_EXTRACT_CREDS,
 	};
 	if (last && chance(4))
 		return ALDER_ACTION_DISMISS;
@@ -2487,7 +2668,8 @@ static void gen_conversation(uint64_t *arr_a, uint64_t *arr_b, uint64_t *n)
 {
 	uint64_t k = 1 + below(chance(80) ? 4 : ALDER_STREAM_MAX_CHAIN);
 	uint64_t half = ACT_SLOTS / 2;
-	struct alder_action *a = (struct alder_action *)(uintptr_t)(STAGE_ACT + below(half - k + 1) * sizeof(*a));
+	struct alder_action *a =
+	    (struct alder_action *)(uintptr_t)(STAGE_ACT + below(half - k + 1) * sizeof(*a));
 	struct alder_action *b =
 	    (struct alder_action *)(uintptr_t)(STAGE_ACT + (half + below(half - k + 1)) * sizeof(*b));
 	for (uint64_t i = 0; i < k; i++) {
@@ -2533,8 +2715,9 @@ static void gen_sqe(struct alder_sqe *s)
 		break;
 	case 2:
 		s->op = ALDER_OP_CANCEL;
-		s->args[0] = chance(70) && ctx_next > 2 ? ctx_next - 2 - below(ctx_next - 2 < 64 ? ctx_next - 2 : 64)
-						       : gen_int();
+		s->args[0] = chance(70) && ctx_next > 2
+				 ? ctx_next - 2 - below(ctx_next - 2 < 64 ? ctx_next - 2 : 64)
+				 : gen_int();
 		break;
 	case 3:
 		s->op = ALDER_OP_EVENT_WAIT;
@@ -2662,7 +2845,46 @@ static void queue_step(void)
 	struct alder_sqe s, conv[2];
 	unsigned n = 1 + (unsigned)below(6), pushed = 0, nconv = 0;
 	int la, lb;
-	if (chance(40) && pick_pair(&la, &lb)) {
+	int close_after[2] = {0, 0};
+	struct pend *batch[8];
+	unsigned nbatch = 0;
+	if (!(opt.skip & SKIP_CYCLE) && chance(3) && pick_pair(&la, &lb)) {
+		/*
+		 * A chain on one lane only that pushes its own lane, the peer
+		 * and (often) the queue it is on; then we close our handles to
+		 * both lanes. A carried handle keeps its object open (stream.h),
+		 * so the chain waits -- for a cancel, or the queue's death. If
+		 * the queue is carried too, nothing is left that could end it:
+		 * the kernel must still reclaim it all, at the latest when we
+		 * exit (the object counts say whether it did).
+		 */
+		static const uint64_t first = ACT_SLOTS - 4;
+		struct alder_action *a = (struct alder_action *)(uintptr_t)(STAGE_ACT + first * sizeof(*a));
+		unsigned k = chance(60) ? 3 : 1 + (unsigned)below(3);
+		unsigned rot = (unsigned)below(3);
+		for (unsigned i = 0; i < k; i++) {
+			unsigned which = k == 3 ? (i + rot) % 3 : (unsigned)below(4);
+			memset(&a[i], 0, sizeof(a[i]));
+			a[i].type = ALDER_ACTION_PUSH_HANDLE;
+			a[i].rights = ALDER_RIGHTS_ALL;
+			a[i].handle = which == 0   ? la
+				      : which == 1 ? lb
+				      : which == 2 ? mq.handle
+						   : (alder_handle_t)pick_live(-1);
+		}
+		if (chance(70)) {
+			close_after[0] = la;
+			close_after[1] = lb;
+			st.cycles += k == 3;
+		}
+		memset(conv, 0, sizeof(conv));
+		conv[0].op = ALDER_OP_STREAM;
+		conv[0].handle = la;
+		conv[0].args[0] = (uint64_t)(uintptr_t)a;
+		conv[0].args[1] = k;
+		nconv = 1;
+		n = 1 + (unsigned)below(2);
+	} else if (chance(40) && pick_pair(&la, &lb)) {
 		memset(conv, 0, sizeof(conv));
 		conv[0].op = conv[1].op = ALDER_OP_STREAM;
 		conv[0].handle = la;
@@ -2684,7 +2906,14 @@ static void queue_step(void)
 			break; /* an old one still in flight there */
 		if (u_queue_push(&mq, &s) != 0)
 			break;
-		*p = (struct pend){s.context, s.op, (uint32_t)(s.op == ALDER_OP_STREAM ? s.args[1] : 0), true};
+		*p = (struct pend){.ctx = s.context,
+				   .call = call_index,
+				   .op = s.op,
+				   .count = (uint32_t)(s.op == ALDER_OP_STREAM ? s.args[1] : 0),
+				   .handle = s.handle,
+				   .array = s.args[0],
+				   .used = true};
+		batch[nbatch++] = p;
 		npend++;
 		pushed++;
 		st.sqes++;
@@ -2711,8 +2940,29 @@ static void queue_step(void)
 		mq.hdr->cq_head = saved_cq;
 	if (corrupt && c.ret != -ALDER_EINVAL)
 		fail_call(&c, "impossible ring indices not refused");
+	/* What the kernel copied in (if it took the whole batch): the staged
+	 * inputs as they are now, before the next batch overwrites them. */
+	if (u_queue_sq_pending(&mq) == 0) {
+		for (unsigned i = 0; i < nbatch; i++) {
+			struct pend *p = batch[i];
+			if (p->op != ALDER_OP_STREAM || !p->used)
+				continue;
+			p->types_known = true;
+			if (p->array < STAGE_ACT || p->array >= STAGE_END)
+				continue;
+			const struct alder_action *a = (const struct alder_action *)(uintptr_t)p->array;
+			for (uint32_t k = 0;
+			     k < 4 && k < p->count && p->array + (k + 1) * sizeof(*a) <= STAGE_END; k++) {
+				p->types[k] = (uint8_t)a[k].type;
+				p->pushed[k] = a[k].handle;
+			}
+		}
+	}
 	drain_main();
 	probe_handles(false);
+	for (int i = 0; i < 2; i++)
+		if (close_after[i] && is_live(close_after[i]) && reg[close_after[i]].kind == H_LANE)
+			close_handle(close_after[i]);
 }
 
 /* ---- Keeping within bounds -------------------------------------------- */
@@ -2840,7 +3090,8 @@ static void pool_setup(void)
 		uint64_t at = SAC + (uint64_t)i * 16 * PAGE;
 		must(BK6(SYS_SPACE_MAP, SELF, m, 0, at, 8 * PAGE, RW), "sac map");
 		if (i)
-			must(BK4(SYS_SPACE_PROTECT, SELF, at, 8 * PAGE, i == 1 ? ALDER_PROT_READ : 0), "sac protect");
+			must(BK4(SYS_SPACE_PROTECT, SELF, at, 8 * PAGE, i == 1 ? ALDER_PROT_READ : 0),
+			     "sac protect");
 	}
 	for (int i = 0; i < 2; i++) {
 		long s = must(BK0(SYS_SPACE_CREATE), "pool space");
@@ -2885,7 +3136,8 @@ static void pool_setup(void)
 		t = must(BK5(SYS_THREAD_NEW, sp, CHILD_CODE, 0x40000, 0, 0), "pool child");
 		if (t > 0)
 			got_thread((int)t, false, 0, NULL);
-		t = must(BK5(SYS_THREAD_NEW, sp, CHILD_CODE, 0x40000, 0, ALDER_THREAD_SUPERVISED), "pool supervised");
+		t = must(BK5(SYS_THREAD_NEW, sp, CHILD_CODE, 0x40000, 0, ALDER_THREAD_SUPERVISED),
+			 "pool supervised");
 		if (t > 0)
 			got_thread((int)t, false, ALDER_THREAD_SUPERVISED, NULL);
 	}
@@ -2915,29 +3167,88 @@ static void pool_setup(void)
 
 /* End everything: queues (cancels their operations), threads, children,
  * every handle, our mappings. */
+/* Close every handle but the main queue's (twice: stream matches finishing
+ * in the kernel's stream thread may still hand us handles). */
+static void close_all_but_main(void)
+{
+	for (int round = 0; round < 2; round++) {
+		if (round)
+			sys_sleep(2 * U_NS_PER_MS);
+		probe_handles(true);
+		for (int i = nlive - 1; i >= 0; i--)
+			if (live[i] != mq.handle)
+				reg[live[i]].fixed = false;
+		nfixed = 1;
+		for (int i = nlive - 1; i >= 0; i--)
+			if (i < nlive && live[i] != mq.handle)
+				close_handle(live[i]);
+	}
+}
+
+/*
+ * Every operation completes exactly once, with an error when its object
+ * goes away (queue.h): with all our threads ended and every other handle
+ * closed, each SQE still in flight on the main queue must complete, except
+ * timers with a distant deadline. A chain that never does is held up by a
+ * reference that nobody can drop any more.
+ */
+static void expect_all_complete(void)
+{
+	uint64_t deadline = u_now_ns() + U_NS_PER_SEC;
+	unsigned left = 0;
+	/* A chain that carries a handle (a lane, a queue) may keep a
+	 * conversation open legitimately, so this holds only when no chain
+	 * in flight pushes one. */
+	for (unsigned i = 0; i < PEND_SLOTS; i++) {
+		const struct pend *p = &pend[i];
+		if (!p->used || p->op != ALDER_OP_STREAM)
+			continue;
+		bool pushes = p->count > 4 || !p->types_known;
+		for (unsigned k = 0; k < 4 && k < p->count; k++)
+			pushes |= p->types[k] == ALDER_ACTION_PUSH_HANDLE;
+		if (pushes) {
+			st.liveness_skipped++;
+			return;
+		}
+	}
+	do {
+		/* SQEs still in the SQ (a short to_submit) go in now. */
+		u_queue_enter(mq.handle, u_queue_sq_pending(&mq), 1, 10 * U_NS_PER_MS);
+		drain_main();
+		left = 0;
+		for (unsigned i = 0; i < PEND_SLOTS; i++) {
+			if (pend[i].used && pend[i].op != ALDER_OP_TIMER)
+				left++;
+		}
+	} while (left && u_now_ns() < deadline);
+	if (left) {
+		fail("%u operations still in flight a second after every object they use was closed", left);
+		for (unsigned i = 0; i < PEND_SLOTS; i++) {
+			const struct pend *p = &pend[i];
+			if (p->used && p->op != ALDER_OP_TIMER)
+				u_printf(
+				    "sysfuzz:   op %u on handle %d from call #%lu, context %lu, %u actions: "
+				    "%u(%d) %u(%d) %u(%d) %u(%d)\n",
+				    p->op, p->handle, p->call, p->ctx, p->count, p->types[0], p->pushed[0],
+				    p->types[1], p->pushed[1], p->types[2], p->pushed[2], p->types[3],
+				    p->pushed[3]);
+		}
+	}
+}
+
 static void teardown(void)
 {
-	main_queue_close();
-	probe_handles(true);
+	chain_finish();
 	for (int i = 0; i < TMAX; i++)
 		if (thr[i].kind == T_SELF)
 			self_thread_finish(i);
 	for (int i = 0; i < TMAX; i++)
 		if (thr[i].kind != T_NONE && thr[i].kind != T_SELF)
 			child_kill(i);
-	for (int i = nlive - 1; i >= 0; i--) {
-		int h = live[i];
-		reg[h].fixed = false;
-	}
-	nfixed = 0;
-	while (nlive)
-		close_handle(live[nlive - 1]);
-	/* Stream matches finishing in the kernel's thread may still hand us
-	 * handles: look again after a moment. */
-	sys_sleep(2 * U_NS_PER_MS);
-	probe_handles(true);
-	while (nlive)
-		close_handle(live[nlive - 1]);
+	close_all_but_main();
+	expect_all_complete();
+	main_queue_close();
+	close_all_but_main();
 	reap_children(0);
 	while (nhello)
 		hello_reap(0);
@@ -2959,6 +3270,10 @@ static void teardown(void)
  * range-checked. Runs make the seed's sequence diverge: timing decides.
  */
 static volatile uint32_t racer_stop, racer_done, racer_pause, racer_paused;
+/* Duels: the main thread names a child that never ran (duel_h), bumps
+ * duel_seq and kills it; the racer starts it at the same moment. */
+static volatile int32_t duel_h;
+static volatile uint32_t duel_seq, duel_ack;
 static uint64_t racer_calls, racer_bad;
 static struct fcall racer_badcall;
 static uint64_t racer_rng;
@@ -2978,7 +3293,16 @@ static void racer(void *arg)
 {
 	static const uint64_t ops[] = {ALDER_THREAD_START, ALDER_THREAD_STOP, ALDER_THREAD_RESUME,
 				       ALDER_THREAD_GETPID, 99};
+	uint32_t duel_seen = 0;
 	for (uint64_t n = 1; !u_atomic_load(&racer_stop); n++) {
+		uint32_t d = u_atomic_load(&duel_seq);
+		if (d != duel_seen) {
+			u_syscall3(SYS_THREAD_CTL, (uint64_t)(int64_t)u_atomic_load(&duel_h),
+				   ALDER_THREAD_START, 0);
+			duel_seen = d;
+			u_atomic_store(&duel_ack, d);
+			continue;
+		}
 		if (u_atomic_load(&racer_pause)) {
 			u_atomic_store(&racer_paused, 1);
 			while (u_atomic_load(&racer_pause))
@@ -3074,16 +3398,47 @@ static void racer_hold(bool hold)
 		sys_yield();
 }
 
+/* A duel over a child thread that never ran: KILL (here) against START
+ * (the racer), both aimed at the same moment. */
+static void duel(void)
+{
+	if (!opt.race || u_atomic_load(&racer_done))
+		return;
+	int h = 0;
+	for (int i = 0; i < nlive && !h; i++) {
+		int c = live[i];
+		struct trec *t = thread_of_slot(c);
+		if (t && t->kind == T_CHILD && !t->started && !t->ending &&
+		    (reg[c].rights & ALDER_RIGHT_MANAGE))
+			h = c;
+	}
+	if (!h)
+		return;
+	struct trec *t = thread_of_slot(h);
+	u_atomic_store(&duel_h, h);
+	uint32_t seq = u_atomic_load(&duel_seq) + 1;
+	u_atomic_store(&duel_seq, seq);
+	for (volatile uint64_t spin = below(200); spin > 0; spin--)
+		;
+	struct fcall c = {SYS_THREAD_CTL, {(uint64_t)h, ALDER_THREAD_KILL, 0}, 0};
+	issue(&c, true);
+	while (u_atomic_load(&duel_ack) != seq && !u_atomic_load(&racer_done))
+		sys_yield();
+	t->ending = true;
+	t->started = true;
+	st.duels++;
+}
+
 static void racer_end(void)
 {
 	u_atomic_store(&racer_stop, 1);
 	while (!u_atomic_load(&racer_done))
 		sys_sleep(U_NS_PER_MS / 4);
 	if (racer_bad)
-		fail("racer: %lu results that are not errnos, first: %s(0x%lx, 0x%lx, 0x%lx, 0x%lx) = %ld", racer_bad,
-		     call_name(racer_badcall.nr), racer_badcall.a[0], racer_badcall.a[1], racer_badcall.a[2],
-		     racer_badcall.a[3], racer_badcall.ret);
-	u_printf("sysfuzz: racer made %lu calls\n", racer_calls);
+		fail("racer: %lu results that are not errnos, first: %s(0x%lx, 0x%lx, 0x%lx, 0x%lx) = %ld",
+		     racer_bad, call_name(racer_badcall.nr), racer_badcall.a[0], racer_badcall.a[1],
+		     racer_badcall.a[2], racer_badcall.a[3], racer_badcall.ret);
+	u_printf("sysfuzz: racer made %lu calls, %lu duels\n", racer_calls, st.duels);
 }
 
 /* ---- The worker ---------------------------------------------------------- */
@@ -3118,12 +3473,15 @@ static void settle(uint64_t *objs, uint64_t *frames)
 	*frames = f;
 }
 
-
 static void fuzz_one(void)
 {
 	/* Every native number but exit, thread_exit and shutdown; the queue
 	 * gets SQE batches besides its plain calls. */
-	unsigned pick = (unsigned)below(SYS_NATIVE_COUNT + 8);
+	unsigned pick = (unsigned)below(SYS_NATIVE_COUNT + 9);
+	if (pick == SYS_NATIVE_COUNT + 8 && !(opt.skip & SKIP_DEEP)) {
+		fz_chain_step();
+		return;
+	}
 	if (pick >= SYS_NATIVE_COUNT) {
 		queue_step();
 		return;
@@ -3217,7 +3575,10 @@ static void fuzz_one(void)
 		fz_thread_new();
 		break;
 	case SYS_THREAD_CTL:
-		fz_thread_ctl();
+		if (opt.race && chance(25))
+			duel();
+		else
+			fz_thread_ctl();
 		break;
 	case SYS_THREAD_REGS:
 		fz_thread_regs();
@@ -3247,17 +3608,21 @@ static void print_summary(uint64_t ns)
 {
 	char en[16];
 	uint64_t ms = ns / U_NS_PER_MS;
-	u_printf("sysfuzz: %lu calls (%lu ok), %lu SQEs, %lu CQEs, %lu bookkeeping calls in %lu ms (%lu calls/s); "
-		 "%lu queue rotations, %lu spawns, %lu pressure reliefs\n",
-		 st.fuzz, st.ok, st.sqes, st.cqes, st.book, ms, ms ? st.fuzz * 1000 / ms : 0, st.rotations,
-		 st.spawns, st.pressure);
+	u_printf(
+	    "sysfuzz: %lu calls (%lu ok), %lu SQEs, %lu CQEs, %lu bookkeeping calls in %lu ms (%lu calls/s); "
+	    "%lu queue rotations, %lu spawns, %lu pressure reliefs\n",
+	    st.fuzz, st.ok, st.sqes, st.cqes, st.book, ms, ms ? st.fuzz * 1000 / ms : 0, st.rotations,
+	    st.spawns, st.pressure);
+	u_printf("sysfuzz: %lu memory chains (deepest %lu), %lu never-started children abandoned, "
+		 "%lu self-carrying chains left\n",
+		 st.chains, st.max_depth, st.abandoned, st.cycles);
 	char line[400];
 	int n = 0;
 	for (unsigned i = 0; i < SYS_NATIVE_COUNT; i++) {
 		if (!st.per_call[i])
 			continue;
-		n += u_snprintf(line + n, sizeof(line) - (size_t)n, " %s=%u/%u", call_names[i], st.per_call[i],
-				st.per_call_err[i]);
+		n += u_snprintf(line + n, sizeof(line) - (size_t)n, " %s=%u/%u", call_names[i],
+				st.per_call[i], st.per_call_err[i]);
 		if (n > 300) {
 			u_printf("sysfuzz: calls/errors:%s\n", line);
 			n = 0;
@@ -3268,8 +3633,8 @@ static void print_summary(uint64_t ns)
 	n = 0;
 	for (unsigned e = 1; e < 4096; e++) {
 		if (st.err_hist[e])
-			n += u_snprintf(line + n, sizeof(line) - (size_t)n, " %s=%u", errno_name(e, en, sizeof(en)),
-					st.err_hist[e]);
+			n += u_snprintf(line + n, sizeof(line) - (size_t)n, " %s=%u",
+					errno_name(e, en, sizeof(en)), st.err_hist[e]);
 		if (n > 300) {
 			u_printf("sysfuzz: errnos:%s\n", line);
 			n = 0;
@@ -3280,8 +3645,8 @@ static void print_summary(uint64_t ns)
 	n = 0;
 	for (unsigned e = 1; e < 4096; e++)
 		if (st.cqe_err_hist[e])
-			n += u_snprintf(line + n, sizeof(line) - (size_t)n, " %s=%u", errno_name(e, en, sizeof(en)),
-					st.cqe_err_hist[e]);
+			n += u_snprintf(line + n, sizeof(line) - (size_t)n, " %s=%u",
+					errno_name(e, en, sizeof(en)), st.cqe_err_hist[e]);
 	if (n)
 		u_printf("sysfuzz: CQE errnos:%s\n", line);
 }
@@ -3318,9 +3683,13 @@ static int worker_main(void)
 	if (opt.race)
 		racer_start();
 	uint64_t t0 = u_now_ns();
-	for (call_index = 1; call_index <= opt.count; call_index++) {
-		if (opt.count > 20000 && call_index % 100000 == 0)
-			u_printf("sysfuzz: %lu calls (%lu ms)\n", call_index, (u_now_ns() - t0) / U_NS_PER_MS);
+	uint64_t next_report = 100000;
+	while (st.fuzz < opt.count) {
+		call_index = st.fuzz + 1;
+		if (opt.count > 20000 && st.fuzz >= next_report) {
+			u_printf("sysfuzz: %lu calls (%lu ms)\n", st.fuzz, (u_now_ns() - t0) / U_NS_PER_MS);
+			next_report += 100000;
+		}
 		fuzz_one();
 		maintain();
 		if (st.failures > 200)
@@ -3334,15 +3703,19 @@ static int worker_main(void)
 
 	uint64_t objs1, free1;
 	settle(&objs1, &free1);
-	if (objs1 != objs0)
-		fail("live objects after closing everything: %lu, at the start: %lu", objs1, objs0);
+	/* Children we abandoned stay our children until we exit (we cannot
+	 * wait for them): the driver checks after that. */
+	if (objs1 != objs0 && !st.abandoned)
+		fail("live objects after closing everything: %lu, at the start: %lu%s", objs1, objs0,
+		     st.cycles ? " (chains that carry their own lanes and queue were left in flight: "
+				 "nothing but the kernel can reclaim them; skip=cycle leaves them out)"
+			       : "");
 	return st.failures ? 1 : 0;
 }
 
 /* ---- The driver and the health check ---------------------------------- */
 
 static uint32_t futex_word;
-
 
 /* The kernel still works: memory, a queue, a futex, a program. */
 static bool health_round(void)
@@ -3382,8 +3755,8 @@ static bool health_round(void)
 	u_space_unmap(ALDER_HANDLE_SELF_SPACE, q.params.ring_addr, q.params.ring_size);
 
 	futex_word = 5;
-	if (u_futex_wait(&futex_word, 5, 100000) != -ALDER_ETIMEDOUT || u_futex_wait(&futex_word, 4, 0) != -ALDER_EAGAIN ||
-	    u_futex_wake(&futex_word, 1) != 0) {
+	if (u_futex_wait(&futex_word, 5, 100000) != -ALDER_ETIMEDOUT ||
+	    u_futex_wait(&futex_word, 4, 0) != -ALDER_EAGAIN || u_futex_wake(&futex_word, 1) != 0) {
 		u_printf("sysfuzz: health: futex wait/wake failed\n");
 		ok = false;
 	}
@@ -3392,7 +3765,8 @@ static bool health_round(void)
 	const char *call = "?";
 	r = u_run("/tests/hello", "", &info, &call);
 	if (r != 0 || info.how != ALDER_EXIT_NORMAL || info.status != 0) {
-		u_printf("sysfuzz: health: /tests/hello: %s %ld, how %d status %d\n", call, r, info.how, info.status);
+		u_printf("sysfuzz: health: /tests/hello: %s %ld, how %d status %d\n", call, r, info.how,
+			 info.status);
 		ok = false;
 	}
 	return ok;
@@ -3412,15 +3786,19 @@ static void warm_kernel_stacks(void)
 	for (int i = 0; i < n; i++)
 		u_thread_ctl((alder_handle_t)t[i], ALDER_THREAD_START, 0);
 	for (int i = 0; i < n; i++) {
-		for (int k = 0; k < 1000 && u_thread_ctl((alder_handle_t)t[i], ALDER_THREAD_GETPID, 0) != -ALDER_ESRCH; k++)
+		for (int k = 0;
+		     k < 1000 && u_thread_ctl((alder_handle_t)t[i], ALDER_THREAD_GETPID, 0) != -ALDER_ESRCH;
+		     k++)
 			sys_sleep(U_NS_PER_MS / 10);
 		u_handle_close((alder_handle_t)t[i]);
 	}
 }
 
+static const char *opt_arg; /* the argument as given */
+
 static bool run_worker(uint64_t seed, uint64_t count)
 {
-	char arg[96];
+	char arg[160];
 	struct alder_exit_info info = {.how = -1};
 	const char *call = "?";
 	u_snprintf(arg, sizeof(arg), "worker seed=%lu count=%lu", seed, count);
@@ -3428,6 +3806,15 @@ static bool run_worker(uint64_t seed, uint64_t count)
 		u_snprintf(arg, sizeof(arg), "worker seed=%lu count=%lu trace=%lu", seed, count, opt.trace);
 	if (opt.race)
 		u_snprintf(arg + strlen(arg), sizeof(arg) - strlen(arg), " race=1");
+	const char *sk = strchr(opt_arg, 's');
+	while (sk && !u_starts_with(sk, "skip="))
+		sk = strchr(sk + 1, 's');
+	if (sk) {
+		size_t n = 0;
+		while (sk[n] && sk[n] != ' ')
+			n++;
+		u_snprintf(arg + strlen(arg), sizeof(arg) - strlen(arg), " %.*s", (int)n, sk);
+	}
 	long r = u_run("/tests/sysfuzz", arg, &info, &call);
 	if (r != 0) {
 		u_printf("sysfuzz: %s of the worker failed: %ld (%s)\n", call, r, u_errname(r));
@@ -3469,13 +3856,22 @@ static int driver_main(void)
 		settle(&objs1, &free1);
 		free_last = free1;
 		if (objs1 != objs0) {
-			u_printf("sysfuzz: round %lu: live objects %lu before the worker, %lu after\n", round, objs0,
-				 objs1);
+			u_printf("sysfuzz: round %lu: live objects %lu before the worker, %lu after\n", round,
+				 objs0, objs1);
+			/* The two generators made for known leaks (see skip=). */
+			if (!(opt.skip & SKIP_ABANDON))
+				u_printf(
+				    "sysfuzz:   did the kernel end the never-started children the worker "
+				    "abandoned? (skip=abandon leaves them out)\n");
+			if (!(opt.skip & SKIP_CYCLE))
+				u_printf("sysfuzz:   did the kernel reclaim the chains that carried their "
+					 "own lanes "
+					 "and queue? (skip=cycle leaves them out)\n");
 			ok = false;
 		}
 		if (free1 != free0) {
-			u_printf("sysfuzz: round %lu: free frames %lu before the worker, %lu after (%ld)\n", round,
-				 free0, free1, (long)(free1 - free0));
+			u_printf("sysfuzz: round %lu: free frames %lu before the worker, %lu after (%ld)\n",
+				 round, free0, free1, (long)(free1 - free0));
 			/* Past WARM_MAX the run reaches states the warm-up did
 			 * not: allow the slabs the heap may keep (one empty slab
 			 * per cache; see the top of the file). */
@@ -3488,7 +3884,8 @@ static int driver_main(void)
 	uint64_t objs2, free2;
 	settle(&objs2, &free2);
 	if (objs2 != objs0 || free2 != free_last) {
-		u_printf("sysfuzz: after the health check: live objects %lu (was %lu), free frames %lu (was %lu)\n",
+		u_printf("sysfuzz: after the health check: live objects %lu (was %lu), free frames %lu (was "
+			 "%lu)\n",
 			 objs2, objs0, free2, free_last);
 		ok = false;
 	}
@@ -3498,6 +3895,7 @@ static int driver_main(void)
 
 int main(const char *arg, size_t arg_len)
 {
+	opt_arg = arg;
 	if (!parse_opts(arg)) {
 		u_printf("sysfuzz: bad argument \"%s\" (want: seed=N count=M [trace=K])\n", arg);
 		return 2;

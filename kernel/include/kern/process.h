@@ -30,6 +30,7 @@ struct process {
 	struct list threads;              /* struct thread.proc_link */
 	uint32_t nthreads;                /* live threads */
 	bool exiting;                     /* first exit/kill seen; status fixed */
+	bool started;                     /* a thread of it has ever been started */
 	bool reaped;
 	struct alder_exit_info exit;
 	uint32_t refs;                    /* atomic: table slot + each thread + waiters */

@@ -38,6 +38,10 @@ struct memobj *memobj_create_phys(paddr_t base, uint64_t size, bool uncached);
 struct memobj *memobj_create_cow(struct memobj *src, uint64_t offset, uint64_t size);
 struct memobj *memobj_create_slice(struct memobj *src, uint64_t offset, uint64_t size);
 uint64_t memobj_size(const struct memobj *m);
+/* How many COW/slice levels lie between m and the memory it finally shows;
+ * derived objects are refused beyond ALDER_MEM_MAX_DEPTH (the kernel walks
+ * such chains recursively, on a bounded stack). */
+uint32_t memobj_depth(const struct memobj *m);
 bool memobj_uncached(const struct memobj *m); /* physical (or slice of one) mapped uncached */
 /*
  * The frame holding page index idx, allocating (anon) or copying (COW, when
