@@ -55,3 +55,24 @@ int u_test_end(const char *name)
 	u_printf("%s: %u check(s) failed\n", name, n);
 	return 1;
 }
+
+uint64_t u_live_objects(void)
+{
+	uint64_t v = 0;
+	sys_info(ALDER_INFO_LIVE_OBJECTS, &v);
+	return v;
+}
+
+uint64_t u_live_settled(void)
+{
+	uint64_t deadline = u_now_ns() + U_NS_PER_SEC, prev = u_live_objects();
+	int same = 0;
+
+	while (same < 3 && u_now_ns() < deadline) {
+		sys_sleep(U_NS_PER_SEC / 100);
+		uint64_t now = u_live_objects();
+		same = now == prev ? same + 1 : 0;
+		prev = now;
+	}
+	return prev;
+}

@@ -99,26 +99,6 @@ static uint64_t free_frames(void)
 	return v;
 }
 
-/*
- * The live-object count once it has settled: objects of the processes that
- * ran before (the previous test, a child) may still be on their way out
- * (a dead thread is freed by the next thread its CPU runs). Sleeping lets
- * every CPU switch; the count is taken when it stays the same for a while.
- */
-static uint64_t live_settled(void)
-{
-	uint64_t deadline = u_now_ns() + SEC, prev = live_objects();
-	int same = 0;
-
-	while (same < 3 && u_now_ns() < deadline) {
-		sys_sleep(10 * MS);
-		uint64_t now = live_objects();
-		same = now == prev ? same + 1 : 0;
-		prev = now;
-	}
-	return prev;
-}
-
 /* The live-object count must come back to want (some releases finish on
  * the kernel's stream thread: give it a second). */
 static void expect_live(uint64_t want)
@@ -286,7 +266,7 @@ static void case_reqresp(void)
 {
 	struct u_queue q;
 	alder_handle_t lane;
-	uint64_t base = live_settled();
+	uint64_t base = u_live_settled();
 	static const uint64_t sizes[] = {0, 1, 4, 5, 63, 64, 65, 100, 4095, 4096, 4097, 12345, 70000};
 
 	new_queue(&q, 16);
@@ -345,7 +325,7 @@ static void case_big(void)
 {
 	struct u_queue q;
 	alder_handle_t lane;
-	uint64_t base = live_settled();
+	uint64_t base = u_live_settled();
 	uint8_t *tx = map_rw(ECHO_MAX + 2 * PAGE);
 	uint8_t *rx = map_rw(ECHO_MAX + 2 * PAGE);
 
@@ -402,7 +382,7 @@ static void case_bad(void)
 {
 	struct u_queue q;
 	alder_handle_t lane;
-	uint64_t base = live_settled();
+	uint64_t base = u_live_settled();
 	uint8_t *big = map_rw(ECHO_MAX + PAGE);
 
 	new_queue(&q, 64);
@@ -550,7 +530,7 @@ static void case_creds(void)
 {
 	struct u_queue q;
 	alder_handle_t lane;
-	uint64_t base = live_settled();
+	uint64_t base = u_live_settled();
 
 	new_queue(&q, 16);
 	struct alder_creds me = own_creds(&q);
@@ -734,7 +714,7 @@ static void case_concurrent(void)
 {
 	struct u_queue q;
 	alder_handle_t lane;
-	uint64_t base = live_settled();
+	uint64_t base = u_live_settled();
 	uint64_t ncpus = u_info(ALDER_INFO_CPU_COUNT, 1);
 
 	new_queue(&q, 16);
@@ -946,7 +926,7 @@ static void case_death_recv(bool fault)
 	struct u_queue q;
 	alder_handle_t lane, mem;
 	struct death_flags *fl;
-	uint64_t base = live_settled();
+	uint64_t base = u_live_settled();
 
 	new_queue(&q, 4);
 	uint8_t *buf = map_huge();
@@ -978,7 +958,7 @@ static void case_death_send(void)
 	struct u_queue q;
 	alder_handle_t lane, mem;
 	struct death_flags *fl;
-	uint64_t base = live_settled();
+	uint64_t base = u_live_settled();
 
 	new_queue(&q, 4);
 	uint8_t *buf = map_huge();
@@ -1040,7 +1020,7 @@ static void case_leak(void)
 	fill(tx, ECHO_MAX, 1);
 	memset(rx, 0, ECHO_MAX);
 	leak_round(tx, rx); /* warm-up: kernel caches and heap reach their size */
-	uint64_t objects = live_settled();
+	uint64_t objects = u_live_settled();
 	uint64_t frames = free_frames();
 	for (int i = 0; i < LEAK_ROUNDS; i++)
 		leak_round(tx, rx);

@@ -77,23 +77,6 @@ static uint64_t live_objects(void)
 	return v;
 }
 
-/* The live-object count once it has stopped changing: a previous test's
- * process may still be being torn down (dead threads are freed lazily), so
- * a baseline taken at once can include objects about to go. */
-static uint64_t live_settled(void)
-{
-	uint64_t deadline = u_now_ns() + SEC, prev = live_objects();
-	int same = 0;
-
-	while (same < 3 && u_now_ns() < deadline) {
-		sys_sleep(10 * MS);
-		uint64_t now = live_objects();
-		same = now == prev ? same + 1 : 0;
-		prev = now;
-	}
-	return prev;
-}
-
 /* The live-object count must come back to want (some releases finish on
  * the kernel's stream thread: give it a second). */
 static void expect_live(uint64_t want)
@@ -375,7 +358,7 @@ static void case_offer(void)
 {
 	struct u_queue q;
 	struct peer pe;
-	uint64_t base = live_settled();
+	uint64_t base = u_live_settled();
 
 	new_queue(&q);
 	stream_pair(lanes);
@@ -632,7 +615,7 @@ static void case_handles(void)
 	struct peer pe;
 	alder_handle_t mem;
 	struct alder_handle_info info;
-	uint64_t base = live_settled();
+	uint64_t base = u_live_settled();
 
 	uint8_t *p = map_rw(PAGE, &mem);
 	memcpy(p, "shared page", 11);
@@ -731,7 +714,7 @@ static void case_creds(void)
 static void case_dismiss(void)
 {
 	struct u_queue q0, q1;
-	uint64_t base = live_settled();
+	uint64_t base = u_live_settled();
 
 	new_queue(&q0);
 	new_queue(&q1);
@@ -777,7 +760,7 @@ static void case_dismiss(void)
 static void case_close(void)
 {
 	struct u_queue q0, q1;
-	uint64_t base = live_settled();
+	uint64_t base = u_live_settled();
 
 	new_queue(&q0);
 	new_queue(&q1);
@@ -853,7 +836,7 @@ static void case_midclose(void)
 
 	mid_buf[0] = map_rw(MiB, NULL);
 	mid_buf[1] = map_rw(MiB, NULL);
-	base = live_settled();
+	base = u_live_settled();
 	new_queue(&q);
 	stream_pair(lanes);
 	peer_start(&rx, 0, midclose_receiver, NULL);
@@ -934,7 +917,7 @@ static void case_mismatch(void)
 static void case_cancel(void)
 {
 	struct u_queue q0, q1, qx;
-	uint64_t base = live_settled();
+	uint64_t base = u_live_settled();
 
 	new_queue(&q0);
 	new_queue(&q1);
@@ -1018,7 +1001,7 @@ static void bad_inputs(struct u_queue *q)
 	uint64_t kaddr = 0xffff800000000000ull;
 
 	/* SYS_STREAM_CREATE with nowhere to put the handles: nothing stays. */
-	uint64_t before = live_settled();
+	uint64_t before = u_live_settled();
 	EXPECT_ERR("stream_create(NULL)", u_stream_create(NULL), ALDER_EFAULT);
 	EXPECT_ERR("stream_create(kernel)", u_stream_create((alder_handle_t *)(uintptr_t)kaddr), ALDER_EFAULT);
 	EXPECT_ERR("stream_create(text)", u_stream_create((alder_handle_t *)(void *)__text_start), ALDER_EFAULT);
@@ -1174,7 +1157,7 @@ static void case_bad(void)
 {
 	struct u_queue q;
 	struct peer pe;
-	uint64_t base = live_settled();
+	uint64_t base = u_live_settled();
 
 	new_queue(&q);
 	stream_pair(lanes);
@@ -1268,7 +1251,7 @@ static void case_exit(void)
 	const char *call;
 
 	for (int i = 0; i < 3; i++) {
-		uint64_t base = live_settled();
+		uint64_t base = u_live_settled();
 		long r = u_run("/tests/stream", "exitchild", &info, &call);
 		CHECK_EQ(r, 0);
 		CHECK_EQ(info.how, ALDER_EXIT_NORMAL);

@@ -49,6 +49,12 @@ void u_expect_fail(const char *file, int line, const char *fmt, ...) __attribute
 			u_expect_fail(__FILE__, __LINE__, "%s", #cond);                                      \
 	} while (0)
 
+/* Kernel objects alive (ALDER_INFO_LIVE_OBJECTS), and the same once the
+ * count has stopped changing (a previous process may still be being torn
+ * down: dead threads are freed lazily); for leak-check baselines. */
+uint64_t u_live_objects(void);
+uint64_t u_live_settled(void);
+
 /* Exit status for main: 0 if no EXPECT failed, else 1 (and says how many). */
 int u_test_end(const char *name);
 
