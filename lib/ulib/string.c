@@ -1,9 +1,10 @@
 /*
  * Memory and string functions for freestanding user programs. gcc calls
  * memcpy/memset/memmove/memcmp by itself (struct copies, zeroing), so these
- * keep the standard names. Simple, not tuned: rep movsb/stosb are fast
- * enough on CPUs with ERMS and cannot be turned back into a call to
- * themselves by the optimiser. The byte loops below are compiled with
+ * keep the standard names. Eight bytes per iteration (rep movsq/stosq),
+ * then the tail bytewise: fast on every CPU, eight times fewer
+ * instructions under an instruction-counting emulator, and inline
+ * assembly cannot be turned back into a call to itself by the optimiser. The byte loops below are compiled with
  * loop-pattern distribution off for the same reason (gcc would otherwise
  * be free to rewrite a copy loop into a call to memmove).
  */
@@ -14,7 +15,10 @@
 void *memcpy(void *restrict dst, const void *restrict src, size_t n)
 {
 	void *d = dst;
-	__asm__ volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
+	size_t words = n / 8, rest = n % 8;
+
+	__asm__ volatile("rep movsq" : "+D"(d), "+S"(src), "+c"(words) : : "memory");
+	__asm__ volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(rest) : : "memory");
 	return dst;
 }
 
@@ -37,7 +41,11 @@ U_NO_LIBCALL void *memmove(void *dst, const void *src, size_t n)
 void *memset(void *dst, int c, size_t n)
 {
 	void *d = dst;
-	__asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
+	uint64_t pattern = 0x0101010101010101ull * (uint8_t)c;
+	size_t words = n / 8, rest = n % 8;
+
+	__asm__ volatile("rep stosq" : "+D"(d), "+c"(words) : "a"(pattern) : "memory");
+	__asm__ volatile("rep stosb" : "+D"(d), "+c"(rest) : "a"(pattern) : "memory");
 	return dst;
 }
 
