@@ -111,6 +111,9 @@ static const struct boot_module *find_initramfs(void)
 
 void kmain(uint32_t magic, paddr_t info_phys)
 {
+	/* GS points at this CPU's record from the first instruction on:
+	 * spinlocks record their owner's id from it (cpus[0].id is 0). */
+	wrmsr(MSR_GS_BASE, (uint64_t)(uintptr_t)&cpus[0]);
 	milestone(MS_KMAIN);
 	serial_init();
 	log_info("Alder starting");

@@ -1,4 +1,4 @@
-/* Spinlocks (kern/spinlock.h): test-and-test-and-set with pause. */
+/* Spinlocks (kern/spinlock.h): the waiting side of the ticket lock. */
 #include <kern/spinlock.h>
 #include <kern/cpu.h>
 #include <arch/cpu.h>
@@ -6,54 +6,27 @@
 
 extern bool smp_percpu_ready;
 
-static inline uint32_t cpu_id_or_zero(void)
-{
-	return smp_percpu_ready ? this_cpu()->id : 0;
-}
-
-bool spin_trylock(spinlock_t *l)
-{
-	if (__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
-		return false;
-	l->owner_cpu = cpu_id_or_zero();
-	return true;
-}
-
 /*
- * While spinning, serve cross-CPU calls (TLB shootdowns): the lock holder
- * may be waiting for this CPU to flush, and with interrupts off here the
- * call IPI would never be taken — a deadlock otherwise.
+ * Wait until ticket is served. While spinning, serve cross-CPU calls (TLB
+ * shootdowns): the lock holder may be waiting for this CPU to flush, and
+ * with interrupts off here the call IPI would never be taken — a deadlock
+ * otherwise.
  */
-void spin_lock(spinlock_t *l)
+void spin_lock_wait(spinlock_t *l, uint16_t ticket)
 {
-	while (__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
-		while (__atomic_load_n(&l->locked, __ATOMIC_RELAXED)) {
-			cpu_relax();
-			if (smp_percpu_ready)
-				smp_call_poll();
-		}
-	l->owner_cpu = cpu_id_or_zero();
+	volatile uint16_t *serving = (volatile uint16_t *)&l->tickets;
+
+	while (__atomic_load_n(serving, __ATOMIC_ACQUIRE) != ticket) {
+		cpu_relax();
+		if (smp_percpu_ready)
+			smp_call_poll();
+	}
 }
 
-void spin_unlock(spinlock_t *l)
+void spin_force_unlock(spinlock_t *l)
 {
-	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
-}
+	uint32_t t = __atomic_load_n(&l->tickets, __ATOMIC_RELAXED);
 
-unsigned long spin_lock_irqsave(spinlock_t *l)
-{
-	unsigned long f = irq_save();
-	spin_lock(l);
-	return f;
-}
-
-void spin_unlock_irqrestore(spinlock_t *l, unsigned long flags)
-{
-	spin_unlock(l);
-	irq_restore(flags);
-}
-
-bool spin_held(const spinlock_t *l)
-{
-	return l->locked && l->owner_cpu == cpu_id_or_zero();
+	__atomic_store_n(&l->tickets, (t & 0xffff0000u) | (t >> 16),
+			 __ATOMIC_RELEASE);
 }

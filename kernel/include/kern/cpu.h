@@ -85,5 +85,7 @@ static inline struct cpu *this_cpu(void)
 
 #define CPU_OFF_KSTACK 8
 #define CPU_OFF_USER_RSP 16
+#define CPU_OFF_ID 32
+_Static_assert(__builtin_offsetof(struct cpu, id) == CPU_OFF_ID, "spin_cpu_id reads gs:CPU_OFF_ID");
 
 #endif
