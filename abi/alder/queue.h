@@ -60,9 +60,19 @@
 #define ALDER_OP_OBSERVE 6     /* handle: thread; completes with the next observation */
 #define ALDER_OP_COUNT 7
 
+/*
+ * SQE flags.
+ *   SKIP_SUCCESS  post no CQE when the operation succeeds (result >= 0); a
+ *                 failure still completes with a CQE. For requests whose
+ *                 success needs no action (a reply sent and forgotten). The
+ *                 slot the operation held is released either way.
+ */
+#define ALDER_SQE_SKIP_SUCCESS (1u << 0)
+#define ALDER_SQE_FLAGS_ALL 0x1u
+
 struct alder_sqe {            /* written by the user, read by the kernel */
 	uint32_t op;              /* ALDER_OP_* */
-	uint32_t flags;           /* must be 0 */
+	uint32_t flags;           /* ALDER_SQE_*; other bits must be 0 */
 	alder_handle_t handle;    /* the object the operation acts on, if any */
 	uint32_t reserved;        /* must be 0 */
 	uint64_t context;         /* opaque to the kernel; returned in the CQE */

@@ -10,8 +10,9 @@
  *
  * Each side submits CHAINS of actions: one ALDER_OP_STREAM SQE (queue.h)
  * with handle = a lane, args[0] = user address of struct alder_action[],
- * args[1] = the number of actions (1..ALDER_STREAM_MAX_CHAIN), args[2] and
- * args[3] = 0. The lane handle needs WRITE when the chain holds an action
+ * args[1] = the number of actions (1..ALDER_STREAM_MAX_CHAIN), args[2] =
+ * ALDER_STREAM_* chain flags (below), args[3] = 0. The lane handle needs
+ * WRITE when the chain holds an action
  * that gives something (OFFER, SEND, PUSH_HANDLE, IMBUE_CREDS, DISMISS) and
  * READ when it holds one that takes something (ACCEPT, RECEIVE, PULL_HANDLE,
  * EXTRACT_CREDS).
@@ -95,6 +96,26 @@
  * Handles travel as copies: the sender keeps its handle, which is looked up
  * (with ALDER_RIGHT_TRANSFER) when the chain is submitted; the object is
  * held from then until the chain completes.
+ *
+ * Chain flags (args[2]):
+ *   DROP_LANE     the lane handle is consumed: closed by the submission
+ *                 (also when the chain is refused; not when the handle is
+ *                 not a usable lane or args are invalid, where nothing
+ *                 happens). The chain keeps the lane open until it
+ *                 completes, then lets it go (the last holder closes the
+ *                 side). "Reply and hang up" in one step, without a race
+ *                 with the reply.
+ *   NO_WRITEBACK  nothing is written back into the array: the CQE is the
+ *                 only result, and the array is the caller's again as soon
+ *                 as the submission returns. With ALDER_SQE_SKIP_SUCCESS and
+ *                 inline data, a fire-and-forget SEND.
+ *
+ * Transient lanes: ALDER_ACTION_NO_HANDLE on an OFFER or ACCEPT with
+ * ALDER_ACTION_CHAIN installs no handle for this side's lane of the child
+ * conversation (out_handle stays 0): the chain holds it while the rest of the
+ * chain runs on it and lets it go when the chain completes, which closes
+ * that side. A remote procedure call is then OFFER(CHAIN | NO_HANDLE),
+ * SEND, RECEIVE with nothing to close afterwards.
  */
 #ifndef ALDER_ABI_STREAM_H
 #define ALDER_ABI_STREAM_H
@@ -128,11 +149,19 @@
  *   INLINE  SEND/RECEIVE: the data is in alder_action.data
  *   SG      SEND/RECEIVE: buf is a struct alder_iovec[], len its entry
  *           count (0..ALDER_STREAM_MAX_IOV)
+ *   NO_HANDLE  OFFER/ACCEPT, only with CHAIN: no handle for the new lane
+ *           (see "Transient lanes" at the top)
  */
 #define ALDER_ACTION_CHAIN (1u << 0)
 #define ALDER_ACTION_INLINE (1u << 1)
 #define ALDER_ACTION_SG (1u << 2)
-#define ALDER_ACTION_FLAGS_ALL 0x7u
+#define ALDER_ACTION_NO_HANDLE (1u << 3) /* OFFER/ACCEPT with CHAIN: see "Transient lanes" */
+#define ALDER_ACTION_FLAGS_ALL 0xfu
+
+/* Chain flags (ALDER_OP_STREAM args[2]); see the top of this file. */
+#define ALDER_STREAM_DROP_LANE (1u << 0)
+#define ALDER_STREAM_NO_WRITEBACK (1u << 1)
+#define ALDER_STREAM_FLAGS_ALL 0x3u
 
 /* One piece of a scatter-gather buffer (written by the user, copied in at
  * submission). Entries may have len 0; the total is at most

@@ -142,6 +142,22 @@ int handle_get(struct handle_table *t, alder_handle_t h, uint32_t type, uint32_t
 	return r;
 }
 
+bool handle_close_if(struct handle_table *t, alder_handle_t h, const struct kobj *o)
+{
+	if (h <= 0)
+		return false;
+	unsigned long f = spin_lock_irqsave(&t->lock);
+	bool match = (uint32_t)h <= t->cap && t->slots[h - 1].obj == o;
+	if (match) {
+		t->slots[h - 1].obj = NULL;
+		t->count--;
+	}
+	spin_unlock_irqrestore(&t->lock, f);
+	if (match)
+		kobj_put((struct kobj *)o);
+	return match;
+}
+
 int handle_close(struct handle_table *t, alder_handle_t h)
 {
 	if (h <= 0)

@@ -136,15 +136,19 @@ static uint32_t user_cq_head(const struct queue *q)
 	return __atomic_load_n(&q->hdr->cq_head, __ATOMIC_ACQUIRE);
 }
 
-/* Write one CQE and publish it. The caller holds q->lock and has a slot. */
-static void post_locked(struct queue *q, uint64_t context, int64_t result, uint64_t aux0, uint64_t aux1)
+/* Write one CQE and publish it, using the slot reserved for it; with
+ * skip_success (ALDER_SQE_SKIP_SUCCESS) and result >= 0, only release the
+ * slot. The caller holds q->lock. True when a CQE was posted (waiters to
+ * wake). */
+static bool post_locked(struct queue *q, uint64_t context, int64_t result, uint64_t aux0, uint64_t aux1,
+			bool skip_success)
 {
 	assert(spin_held(&q->lock));
 	assert(q->in_flight > 0);
 	q->in_flight--;
 	__atomic_store_n(&q->hdr->in_flight, q->in_flight, __ATOMIC_RELAXED);
-	if (q->dead)
-		return;
+	if (q->dead || (skip_success && result >= 0))
+		return false;
 	struct alder_cqe *c = cq_slot(q, q->cq_tail);
 	c->context = context;
 	c->result = result;
@@ -152,6 +156,7 @@ static void post_locked(struct queue *q, uint64_t context, int64_t result, uint6
 	c->aux[1] = aux1;
 	q->cq_tail++;
 	__atomic_store_n(&q->hdr->cq_tail, q->cq_tail, __ATOMIC_RELEASE);
+	return true;
 }
 
 /* ---- the kop protocol (kern/kqueue.h) --------------------------------- */
@@ -163,6 +168,7 @@ int kop_begin(struct kop *op, struct kop_submit *sub, const struct kop_ops *ops)
 	assert(ops && ops->cancel && ops->release);
 	op->context = sub->sqe.context;
 	op->opcode = sub->sqe.op;
+	op->skip_success = (sub->sqe.flags & ALDER_SQE_SKIP_SUCCESS) != 0;
 	op->queue = q;
 	op->ops = ops;
 	list_init(&op->link);
@@ -199,11 +205,10 @@ void kop_complete(struct kop *op, int64_t result, uint64_t aux0, uint64_t aux1)
 		      op->opcode, op->state);
 	op->state |= KOP_STATE_DONE;
 	list_remove(&op->link);
-	bool dead = q->dead;
-	post_locked(q, op->context, result, aux0, aux1);
+	bool posted = post_locked(q, op->context, result, aux0, aux1, op->skip_success);
 	bool release_now = !(op->state & KOP_STATE_CANCEL_RUNNING);
 	spin_unlock_irqrestore(&q->lock, f);
-	if (!dead)
+	if (posted)
 		waitq_wake_all(&q->cq_wait);
 	if (release_now)
 		kop_release(op);
@@ -352,13 +357,21 @@ fail_queue:
  * linker-section idiom, as for .syscalls. */
 extern const struct queue_op_entry __start_queue_ops[], __stop_queue_ops[];
 
+/* The handlers by op code, filled from the section on first use (every
+ * CPU that races to fill it writes the same values). */
+static queue_op_fn queue_op_table[ALDER_OP_COUNT];
+static bool queue_op_table_ready; /* atomic */
+
 static queue_op_fn queue_op_lookup(uint32_t op)
 {
-	/* cppcheck-suppress comparePointers ; one section, linker-made bounds */
-	for (const struct queue_op_entry *e = __start_queue_ops; e < __stop_queue_ops; e++)
-		if (e->op == op)
-			return e->fn;
-	return NULL;
+	if (!__atomic_load_n(&queue_op_table_ready, __ATOMIC_ACQUIRE)) {
+		/* cppcheck-suppress comparePointers ; one section, linker-made bounds */
+		for (const struct queue_op_entry *e = __start_queue_ops; e < __stop_queue_ops; e++)
+			if (e->op < ALDER_OP_COUNT)
+				queue_op_table[e->op] = e->fn;
+		__atomic_store_n(&queue_op_table_ready, true, __ATOMIC_RELEASE);
+	}
+	return op < ALDER_OP_COUNT ? queue_op_table[op] : NULL;
 }
 
 /* Run one accepted SQE (its CQ slot reserved). No locks held. */
@@ -366,7 +379,7 @@ static void dispatch(struct queue *q, struct process *p, const struct alder_sqe 
 {
 	struct kop_submit sub = {.queue = q, .proc = p, .sqe = *sqe, .started = false};
 	int64_t r;
-	if (sqe->flags || sqe->reserved || sqe->op >= ALDER_OP_COUNT) {
+	if ((sqe->flags & ~ALDER_SQE_FLAGS_ALL) || sqe->reserved || sqe->op >= ALDER_OP_COUNT) {
 		r = -ALDER_EINVAL;
 	} else {
 		queue_op_fn fn = queue_op_lookup(sqe->op);
@@ -378,10 +391,9 @@ static void dispatch(struct queue *q, struct process *p, const struct alder_sqe 
 	}
 	assert(!sub.started);
 	unsigned long f = spin_lock_irqsave(&q->lock);
-	bool dead = q->dead;
-	post_locked(q, sqe->context, r, 0, 0);
+	bool posted = post_locked(q, sqe->context, r, 0, 0, (sqe->flags & ALDER_SQE_SKIP_SUCCESS) != 0);
 	spin_unlock_irqrestore(&q->lock, f);
-	if (!dead)
+	if (posted)
 		waitq_wake_all(&q->cq_wait);
 }
 
@@ -580,6 +592,8 @@ static struct list timer_graveyard = LIST_INIT(timer_graveyard);
 static void timer_graveyard_reap(void)
 {
 	struct list local = LIST_INIT(local);
+	if (__atomic_load_n(&timer_graveyard.next, __ATOMIC_RELAXED) == &timer_graveyard)
+		return; /* empty (a timer buried meanwhile waits for the next reap) */
 	unsigned long f = spin_lock_irqsave(&timer_grave_lock);
 	if (list_empty(&timer_graveyard)) {
 		spin_unlock_irqrestore(&timer_grave_lock, f);

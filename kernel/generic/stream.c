@@ -55,30 +55,38 @@
 
 #define LANE_RIGHTS (ALDER_RIGHT_READ | ALDER_RIGHT_WRITE | ALDER_RIGHT_TRANSFER | ALDER_RIGHT_DUPLICATE)
 
-struct stream {
-	struct sm_stream sm; /* under stream_lock */
-};
-
 struct lane {
 	struct kobj obj;
 	struct stream *stream; /* alive while this lane is (its side is open) */
 	unsigned side;	       /* 0 or 1 */
 };
 
+/* A conversation and the records of its two lanes, in one allocation: a
+ * lane lives from lane_init until its destroy closes its side, and the
+ * stream is freed when both sides are closed, so no lane outlives it. */
+struct stream {
+	struct sm_stream sm; /* under stream_lock */
+	struct lane lanes[2];
+};
+
 /* One action of a chain (beside its core record, chain->sm.actions[i]). */
 struct stream_act {
 	struct sm_action *sm; /* the core's record of this action */
 	struct stream_chain *chain;
-	/* The user's action as copied in. The executor fills the OUTPUT
-	 * fields (status, out_handle, length, and data/creds where the type
-	 * says so); chain_complete writes them back. */
-	struct alder_action u;
+	/* The user's action as copied in (in the chain's array of them).
+	 * The executor fills the OUTPUT fields (status, out_handle, length,
+	 * and data/creds where the type says so); chain_complete writes them
+	 * back. */
+	struct alder_action *u;
 	uint64_t total;		 /* SEND/RECEIVE: bytes (sum of the iovecs for SG) */
+	bool copied;		 /* SEND of a small user buffer: its bytes are in kdata */
+	uint8_t kdata[ALDER_ACTION_INLINE_MAX];
 	struct alder_iovec *iov; /* SG: kernel copy of the array (kmalloc) */
 	struct kobj *push_obj;	 /* PUSH_HANDLE: reference taken at submission, dropped at completion */
 	uint32_t push_rights;	 /* PUSH_HANDLE: the handle's rights & u.rights */
 	struct stream *child;	 /* OFFER: the conversation it offers; ours until the offer
 				    meets an ACCEPT, then its lanes own it */
+	struct kobj *held_lane;	 /* OFFER/ACCEPT with NO_HANDLE: the new lane, let go at completion */
 };
 
 struct stream_chain {
@@ -88,8 +96,11 @@ struct stream_chain {
 	uint64_t uarray;	  /* the user's struct alder_action[] */
 	bool submitted;		  /* under stream_lock: sm_submit was called */
 	bool cancel_requested;	  /* under stream_lock */
-	struct stream_act *acts;  /* [sm.count], in the same allocation */
-	struct sm_action *smacts; /* [sm.count], the core's records, ditto */
+	bool no_writeback;	  /* ALDER_STREAM_NO_WRITEBACK */
+	struct kobj *lane_held;	  /* ALDER_STREAM_DROP_LANE: the lane, let go at completion */
+	struct alder_action *uacts; /* [sm.count], the actions as copied in; same allocation */
+	struct stream_act *acts;    /* [sm.count], ditto */
+	struct sm_action *smacts;   /* [sm.count], the core's records, ditto */
 };
 
 static spinlock_t stream_lock = SPINLOCK_INIT;
@@ -137,6 +148,17 @@ static struct stream *stream_alloc(void)
 static void lane_destroy(struct kobj *o);
 static const struct kobj_ops lane_ops = {"lane", lane_destroy};
 
+/* The lane of (s, side), with one reference (the caller's). */
+static struct lane *lane_init(struct stream *s, unsigned side)
+{
+	struct lane *l = &s->lanes[side];
+
+	l->stream = s;
+	l->side = side;
+	kobj_init(&l->obj, ALDER_OBJ_LANE, &lane_ops);
+	return l;
+}
+
 /* Hand b's decisions to streamd. Any context, no lock held. */
 static void stream_defer(struct sm_batch *b)
 {
@@ -169,21 +191,8 @@ static void lane_destroy(struct kobj *o)
 	struct sm_batch b;
 
 	sm_batch_init(&b);
-	stream_close_side(l->stream, l->side, &b);
-	kfree(l);
+	stream_close_side(l->stream, l->side, &b); /* may free l with its stream */
 	stream_defer(&b);
-}
-
-static struct lane *lane_create(struct stream *s, unsigned side)
-{
-	struct lane *l = kmalloc(sizeof(*l));
-
-	if (!l)
-		return NULL;
-	l->stream = s;
-	l->side = side;
-	kobj_init(&l->obj, ALDER_OBJ_LANE, &lane_ops);
-	return l;
 }
 
 /* ---- The streamd thread ---- */
@@ -279,21 +288,25 @@ struct data_walk {
 
 static void walk_init(struct data_walk *w, struct stream_act *x)
 {
-	memset(w, 0, sizeof(*w));
-	if (x->u.flags & ALDER_ACTION_INLINE) {
-		w->kbuf = x->u.data;
+	w->i = 0;
+	w->off = 0;
+	if (x->u->flags & ALDER_ACTION_INLINE || x->copied) {
+		w->space = NULL;
+		w->kbuf = x->copied ? x->kdata : x->u->data;
+		w->one.base = 0;
 		w->one.len = x->total;
 		w->seg = &w->one;
 		w->nseg = 1;
 		return;
 	}
 	w->space = chain_of(x)->proc->space;
-	if (x->u.flags & ALDER_ACTION_SG) {
+	w->kbuf = NULL;
+	if (x->u->flags & ALDER_ACTION_SG) {
 		w->seg = x->iov;
-		w->nseg = (uint32_t)x->u.len;
+		w->nseg = (uint32_t)x->u->len;
 	} else {
-		w->one.base = x->u.buf;
-		w->one.len = x->u.len;
+		w->one.base = x->u->buf;
+		w->one.len = x->u->len;
 		w->seg = &w->one;
 		w->nseg = 1;
 	}
@@ -383,102 +396,118 @@ static int copy_data(struct stream_act *snd, struct stream_act *rcv, uint64_t to
 
 static void pair_data(struct stream_act *x, struct stream_act *y)
 {
-	struct stream_act *snd = x->u.type == ALDER_ACTION_SEND ? x : y;
+	struct stream_act *snd = x->u->type == ALDER_ACTION_SEND ? x : y;
 	struct stream_act *rcv = snd == x ? y : x;
 
 	if (snd->total > rcv->total) {
-		snd->u.status = rcv->u.status = -ALDER_EMSGSIZE;
-		rcv->u.length = snd->total; /* what it would need */
-		snd->u.length = rcv->total; /* what it had room for */
+		snd->u->status = rcv->u->status = -ALDER_EMSGSIZE;
+		rcv->u->length = snd->total; /* what it would need */
+		snd->u->length = rcv->total; /* what it had room for */
 		return;
 	}
 	uint64_t done;
 	int r = copy_data(snd, rcv, snd->total, &done);
-	snd->u.length = rcv->u.length = done;
+	snd->u->length = rcv->u->length = done;
 	if (r < 0) {
-		snd->u.status = rcv->u.status = r;
+		snd->u->status = rcv->u->status = r;
 	} else if (r) {
-		snd->u.status = r == 1 ? -ALDER_EFAULT : -ALDER_EIO;
-		rcv->u.status = r == 2 ? -ALDER_EFAULT : -ALDER_EIO;
+		snd->u->status = r == 1 ? -ALDER_EFAULT : -ALDER_EIO;
+		rcv->u->status = r == 2 ? -ALDER_EFAULT : -ALDER_EIO;
 	}
 }
 
 static void pair_handle(struct stream_act *x, struct stream_act *y)
 {
-	struct stream_act *push = x->u.type == ALDER_ACTION_PUSH_HANDLE ? x : y;
+	struct stream_act *push = x->u->type == ALDER_ACTION_PUSH_HANDLE ? x : y;
 	struct stream_act *pull = push == x ? y : x;
-	uint32_t rights = push->push_rights & pull->u.rights; /* never more than the sender had */
+	uint32_t rights = push->push_rights & pull->u->rights; /* never more than the sender had */
 
 	long h = handle_install(&chain_of(pull)->proc->handles, kobj_get(push->push_obj), rights);
 	if (h < 0) {
 		kobj_put(push->push_obj); /* the reference handle_install did not take */
-		pull->u.status = (int32_t)h;
-		push->u.status = -ALDER_EIO;
+		pull->u->status = (int32_t)h;
+		push->u->status = -ALDER_EIO;
 		return;
 	}
-	pull->u.out_handle = (alder_handle_t)h;
+	pull->u->out_handle = (alder_handle_t)h;
 }
 
 static void pair_creds(struct stream_act *x, struct stream_act *y)
 {
-	struct stream_act *imbue = x->u.type == ALDER_ACTION_IMBUE_CREDS ? x : y;
+	struct stream_act *imbue = x->u->type == ALDER_ACTION_IMBUE_CREDS ? x : y;
 	struct stream_act *extract = imbue == x ? y : x;
 	struct process *p = chain_of(imbue)->proc;
 
-	memset(&extract->u.creds, 0, sizeof(extract->u.creds));
-	extract->u.creds.pid = p->pid;
-	cred_id(p, extract->u.creds.id);
+	memset(&extract->u->creds, 0, sizeof(extract->u->creds));
+	extract->u->creds.pid = p->pid;
+	cred_id(p, extract->u->creds.id);
 }
 
 /* The child conversation of a met OFFER/ACCEPT: each side gets its lane. A
- * side whose lane cannot be made is closed at once (its queued actions, and
- * the peer's, fail with -EPIPE). */
-static void pair_offer(struct stream_act *x, struct stream_act *y, struct sm_batch *b)
+ * side whose handle cannot be installed is closed at once (its queued
+ * actions, and the peer's, fail with -EPIPE). */
+static void pair_offer(struct stream_act *x, struct stream_act *y)
 {
 	struct stream *child = stream_of(x->sm->made);
 	struct stream_act *sides[2];
 
-	sides[0] = x->u.type == ALDER_ACTION_OFFER ? x : y;
+	sides[0] = x->u->type == ALDER_ACTION_OFFER ? x : y;
 	sides[1] = sides[0] == x ? y : x;
 	sides[0]->child = NULL; /* the lanes own it now */
 	for (unsigned i = 0; i < 2; i++) {
 		struct stream_act *a = sides[i];
-		struct lane *l = lane_create(child, i);
-
-		if (!l) {
-			a->u.status = -ALDER_ENOMEM;
-			stream_close_side(child, i, b); /* may free child: last use in this pass */
+		struct lane *l = lane_init(child, i);
+		if (a->u->flags & ALDER_ACTION_NO_HANDLE) {
+			a->held_lane = &l->obj; /* the chain's until it completes */
 			continue;
 		}
 		long h = handle_install(&chain_of(a)->proc->handles, &l->obj, LANE_RIGHTS);
 		if (h < 0) {
-			a->u.status = (int32_t)h;
+			a->u->status = (int32_t)h;
 			kobj_put(&l->obj); /* closes the side */
 			continue;
 		}
-		a->u.out_handle = (alder_handle_t)h;
+		a->u->out_handle = (alder_handle_t)h;
 	}
 }
 
 /* ---- Completion ---- */
 
-/* Write the outputs of action i back into the submitter's array. */
-static int write_back(struct stream_chain *c, uint32_t i)
-{
-	struct alder_action *u = &c->acts[i].u;
-	struct vmspace *s = c->proc->space;
-	uint64_t at = c->uarray + (uint64_t)i * sizeof(*u);
+/* Pieces a write-back hands to the address space at once. */
+#define WRITE_BACK_BATCH 16
 
-	int r =
-	    vmspace_rw(s, at + offsetof(struct alder_action, status), &u->status,
-		       offsetof(struct alder_action, reserved) - offsetof(struct alder_action, status), true);
-	if (r || u->status)
-		return r;
-	if (u->type == ALDER_ACTION_RECEIVE && (u->flags & ALDER_ACTION_INLINE) && u->length)
-		r = vmspace_rw(s, at + offsetof(struct alder_action, data), u->data, u->length, true);
-	else if (u->type == ALDER_ACTION_EXTRACT_CREDS)
-		r = vmspace_rw(s, at + offsetof(struct alder_action, creds), &u->creds, sizeof(u->creds),
-			       true);
+/* Write the outputs of every action of c back into the submitter's array:
+ * status, out_handle and length, and the data a successful RECEIVE inline
+ * or EXTRACT_CREDS produced. One lock hold and one translation per page
+ * for up to WRITE_BACK_BATCH pieces. 0 or -ALDER_EFAULT. */
+static int write_back(struct stream_chain *c)
+{
+	struct vm_piece pc[WRITE_BACK_BATCH];
+	struct vmspace *s = c->proc->space;
+	unsigned n = 0;
+	int r = 0;
+
+	for (uint32_t i = 0; i < c->sm.count && !r; i++) {
+		const struct alder_action *u = &c->uacts[i];
+		uint64_t at = c->uarray + (uint64_t)i * sizeof(*u);
+
+		if (n + 2 > WRITE_BACK_BATCH) {
+			r = vmspace_write_pieces(s, pc, n);
+			n = 0;
+		}
+		pc[n++] = (struct vm_piece){at + offsetof(struct alder_action, status), &u->status,
+					    offsetof(struct alder_action, reserved) -
+						offsetof(struct alder_action, status)};
+		if (u->status)
+			continue;
+		if (u->type == ALDER_ACTION_RECEIVE && (u->flags & ALDER_ACTION_INLINE) && u->length)
+			pc[n++] = (struct vm_piece){at + offsetof(struct alder_action, data), u->data, u->length};
+		else if (u->type == ALDER_ACTION_EXTRACT_CREDS)
+			pc[n++] = (struct vm_piece){at + offsetof(struct alder_action, creds), &u->creds,
+						    sizeof(u->creds)};
+	}
+	if (!r && n)
+		r = vmspace_write_pieces(s, pc, n);
 	return r;
 }
 
@@ -490,27 +519,34 @@ static void chain_complete(struct stream_chain *c)
 	int64_t result = sm_chain_result(&c->sm, &ok);
 	struct process *p = c->proc;
 
-	if (!process_killed(p)) {
-		for (uint32_t i = 0; i < c->sm.count; i++) {
-			if (write_back(c, i) && result == 0)
-				result = -ALDER_EFAULT;
-		}
-	}
+	if (!c->no_writeback && !process_killed(p) && write_back(c) && result == 0)
+		result = -ALDER_EFAULT;
+	/* The lanes the chain held (a dropped lane handle, transient child
+	 * lanes) go after the CQE: letting one go may close a side, and c may
+	 * be freed by kop_complete. At most one child lane per action. */
+	struct kobj *lanes[ALDER_STREAM_MAX_CHAIN + 1];
+	uint32_t nlanes = 0;
+	if (c->lane_held)
+		lanes[nlanes++] = c->lane_held;
 	for (uint32_t i = 0; i < c->sm.count; i++) {
 		struct stream_act *x = &c->acts[i];
 		if (x->push_obj) {
 			kobj_put(x->push_obj);
 			x->push_obj = NULL;
 		}
+		if (x->held_lane)
+			lanes[nlanes++] = x->held_lane;
 	}
 	kop_complete(&c->kop, result, ok, 0);
 	/* c may be gone now. */
+	for (uint32_t i = 0; i < nlanes; i++)
+		kobj_put(lanes[i]);
 	process_put(p);
 }
 
 static void act_finish(struct stream_act *x)
 {
-	if (sm_action_finish(x->sm, x->u.status))
+	if (sm_action_finish(x->sm, x->u->status))
 		chain_complete(chain_of(x));
 }
 
@@ -528,7 +564,7 @@ static void stream_execute(struct sm_batch *b)
 		struct stream_act *x = act_of(a);
 
 		if (!a->peer) {
-			x->u.status = a->status;
+			x->u->status = a->status;
 			if (x->child) { /* an offer that never met */
 				kfree(x->child);
 				x->child = NULL;
@@ -537,10 +573,10 @@ static void stream_execute(struct sm_batch *b)
 			continue;
 		}
 		struct stream_act *y = act_of(a->peer);
-		switch (x->u.type) {
+		switch (x->u->type) {
 		case ALDER_ACTION_OFFER:
 		case ALDER_ACTION_ACCEPT:
-			pair_offer(x, y, b);
+			pair_offer(x, y);
 			break;
 		case ALDER_ACTION_SEND:
 		case ALDER_ACTION_RECEIVE:
@@ -555,7 +591,7 @@ static void stream_execute(struct sm_batch *b)
 			pair_creds(x, y);
 			break;
 		default:
-			panic("stream: paired action of type %u", x->u.type);
+			panic("stream: paired action of type %u", x->u->type);
 		}
 		act_finish(x);
 		act_finish(y);
@@ -618,7 +654,7 @@ static bool act_gives(uint32_t type)
 static int act_prepare(struct stream_chain *c, uint32_t i, struct process *p)
 {
 	struct stream_act *x = &c->acts[i];
-	struct alder_action *u = &x->u;
+	struct alder_action *u = x->u;
 	bool last = i + 1 == c->sm.count;
 	bool data = u->type == ALDER_ACTION_SEND || u->type == ALDER_ACTION_RECEIVE;
 
@@ -629,6 +665,8 @@ static int act_prepare(struct stream_chain *c, uint32_t i, struct process *p)
 	if ((u->flags & ALDER_ACTION_CHAIN) &&
 	    ((u->type != ALDER_ACTION_OFFER && u->type != ALDER_ACTION_ACCEPT) || last))
 		return -ALDER_EINVAL;
+	if ((u->flags & ALDER_ACTION_NO_HANDLE) && !(u->flags & ALDER_ACTION_CHAIN))
+		return -ALDER_EINVAL; /* a transient lane nothing would use */
 	if ((u->flags & (ALDER_ACTION_INLINE | ALDER_ACTION_SG)) &&
 	    (!data || (u->flags & ALDER_ACTION_INLINE && u->flags & ALDER_ACTION_SG)))
 		return -ALDER_EINVAL;
@@ -687,6 +725,15 @@ static int act_prepare(struct stream_chain *c, uint32_t i, struct process *p)
 			if (u->len > ALDER_STREAM_MAX_TRANSFER || !uaccess_range_ok(u->buf, u->len))
 				return -ALDER_EINVAL;
 			x->total = u->len;
+			/* A small SEND is read now, here, where the sender's
+			 * memory is at hand: the pair then writes only the
+			 * receiver's space. (The buffer belongs to the kernel
+			 * until the CQE either way.) */
+			if (u->type == ALDER_ACTION_SEND && u->len <= sizeof(x->kdata)) {
+				if (copy_from_user(x->kdata, u->buf, u->len))
+					return -ALDER_EFAULT;
+				x->copied = true;
+			}
 		}
 		break;
 	case ALDER_ACTION_PUSH_HANDLE: {
@@ -743,7 +790,10 @@ static int64_t stream_op_submit(struct kop_submit *sub)
 	struct kobj *lo;
 	uint32_t lane_rights;
 
-	if (sqe->args[2] || sqe->args[3] || count == 0 || count > ALDER_STREAM_MAX_CHAIN)
+	uint64_t flags = sqe->args[2];
+
+	if ((flags & ~(uint64_t)ALDER_STREAM_FLAGS_ALL) || sqe->args[3] || count == 0 ||
+	    count > ALDER_STREAM_MAX_CHAIN)
 		return -ALDER_EINVAL;
 	if (!uaccess_range_ok(uarray, count * sizeof(struct alder_action)))
 		return -ALDER_EFAULT;
@@ -752,42 +802,60 @@ static int64_t stream_op_submit(struct kop_submit *sub)
 		return r;
 	struct lane *lane = container_of(lo, struct lane, obj);
 
-	struct stream_chain *c =
-	    kzalloc(sizeof(*c) + count * (sizeof(struct stream_act) + sizeof(struct sm_action)));
+	struct stream_chain *c = kmalloc(sizeof(*c) + count * (sizeof(struct alder_action) +
+							      sizeof(struct stream_act) + sizeof(struct sm_action)));
 	if (!c) {
 		kobj_put(lo);
 		return -ALDER_ENOMEM;
 	}
 	c->proc = p;
 	c->uarray = uarray;
-	c->acts = (struct stream_act *)(c + 1);
+	c->submitted = false;
+	c->cancel_requested = false;
+	c->no_writeback = (flags & ALDER_STREAM_NO_WRITEBACK) != 0;
+	c->lane_held = NULL;
+	c->uacts = (struct alder_action *)(c + 1);
+	c->acts = (struct stream_act *)(c->uacts + count);
 	c->smacts = (struct sm_action *)(c->acts + count);
 	sm_chain_init(&c->sm, c->smacts, (uint32_t)count);
 	for (uint32_t i = 0; i < count; i++) {
-		c->acts[i].sm = &c->smacts[i];
-		c->acts[i].chain = c;
+		struct stream_act *x = &c->acts[i];
+
+		x->sm = &c->smacts[i];
+		x->chain = c;
+		x->u = &c->uacts[i];
+		x->total = 0;
+		x->copied = false;
+		x->iov = NULL;
+		x->push_obj = NULL;
+		x->push_rights = 0;
+		x->child = NULL;
+		x->held_lane = NULL;
+		x->sm->child = NULL;
 	}
 
 	int err = 0;
 	uint32_t bad = 0;
 	uint32_t need = 0;
-	for (uint32_t i = 0; i < count && !err; i++) {
-		struct alder_action *u = &c->acts[i].u;
-		if (copy_from_user(u, uarray + i * sizeof(*u), sizeof(*u))) {
-			err = -ALDER_EFAULT;
-			bad = i;
-		}
+	if (copy_from_user(c->uacts, uarray, count * sizeof(struct alder_action))) {
+		/* Which one? The first that cannot be read. */
+		err = -ALDER_EFAULT;
+		while (bad + 1 < count && !copy_from_user(&c->uacts[bad], uarray + bad * sizeof(*c->uacts),
+							  sizeof(*c->uacts)))
+			bad++;
 	}
 	for (uint32_t i = 0; i < count && !err; i++) {
 		err = act_prepare(c, i, p);
 		if (err)
 			bad = i;
 		else
-			need |= act_gives(c->acts[i].u.type) ? ALDER_RIGHT_WRITE : ALDER_RIGHT_READ;
+			need |= act_gives(c->acts[i].u->type) ? ALDER_RIGHT_WRITE : ALDER_RIGHT_READ;
 	}
 	if (!err && (lane_rights & need) != need)
 		err = -ALDER_EACCES;
 	if (err) {
+		if (flags & ALDER_STREAM_DROP_LANE)
+			(void)handle_close_if(&p->handles, sqe->handle, lo); /* consumed either way */
 		kobj_put(lo);
 		return refuse(c, sub, err, bad);
 	}
@@ -801,6 +869,11 @@ static int64_t stream_op_submit(struct kop_submit *sub)
 		kobj_put(lo);
 		return -ALDER_ECANCELED;
 	}
+	if (flags & ALDER_STREAM_DROP_LANE) {
+		/* Our reference keeps the side open until completion. */
+		c->lane_held = lo;
+		(void)handle_close_if(&p->handles, sqe->handle, lo);
+	}
 
 	struct sm_batch b;
 	sm_batch_init(&b);
@@ -813,7 +886,8 @@ static int64_t stream_op_submit(struct kop_submit *sub)
 	spin_unlock_irqrestore(&stream_lock, f);
 	/* c may complete (and be freed) from here on, here or on another CPU. */
 	stream_execute(&b);
-	kobj_put(lo);
+	if (!(flags & ALDER_STREAM_DROP_LANE))
+		kobj_put(lo);
 	return KOP_STARTED;
 }
 QUEUE_OP_REGISTER(ALDER_OP_STREAM, stream_op_submit);
@@ -824,7 +898,7 @@ static long sys_stream_create(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3
 {
 	struct process *p = proc_current();
 	alder_handle_t out[2] = {0, 0};
-	struct lane *l[2] = {NULL, NULL};
+	struct lane *l[2];
 	long r = 0;
 
 	if (!uaccess_range_ok(a0, sizeof(out)))
@@ -835,20 +909,8 @@ static long sys_stream_create(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3
 	struct stream *s = stream_alloc();
 	if (!s)
 		return -ALDER_ENOMEM;
-	for (unsigned i = 0; i < 2; i++) {
-		l[i] = lane_create(s, i);
-		if (!l[i]) {
-			/* Close the sides that have no lane; the lanes made
-			 * close theirs when put below. */
-			struct sm_batch b;
-			sm_batch_init(&b);
-			for (unsigned k = i; k < 2; k++)
-				stream_close_side(s, k, &b); /* frees s if no lane exists */
-			stream_defer(&b);
-			r = -ALDER_ENOMEM;
-			goto unwind;
-		}
-	}
+	l[0] = lane_init(s, 0);
+	l[1] = lane_init(s, 1);
 	for (unsigned i = 0; i < 2; i++) {
 		long h = handle_install(&p->handles, &l[i]->obj, LANE_RIGHTS);
 		if (h < 0) {
@@ -865,6 +927,8 @@ static long sys_stream_create(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3
 	return 0;
 
 unwind:
+	/* Closing a handle, or putting a lane not installed, closes its
+	 * side; the second close frees the stream. */
 	for (unsigned i = 0; i < 2; i++) {
 		if (out[i])
 			handle_close(&p->handles, out[i]);

@@ -347,6 +347,23 @@ static int fault_locked(struct vmspace *s, uint64_t addr, bool write, bool exec,
 	}
 }
 
+/*
+ * The fast path of a kernel access to user memory: true, with the frame,
+ * when addr's page is already in s's page table with the access allowed (a
+ * present user PTE exists only inside a mapping with that protection, and
+ * unmap/protect clear PTEs under s->lock). Else fault_locked decides.
+ */
+static bool present_locked(struct vmspace *s, uint64_t addr, bool write, paddr_t *frame_out)
+{
+	uint64_t pte = paging_lookup(s->pml4, ALIGN_DOWN(addr, PAGE_SIZE));
+	uint64_t need = PTE_P | PTE_U | (write ? PTE_W : 0);
+
+	if ((pte & (need | PTE_PS)) != need)
+		return false;
+	*frame_out = pte & PTE_ADDR;
+	return true;
+}
+
 int vmspace_fault(struct vmspace *s, uint64_t addr, uint64_t error)
 {
 	if (addr >= USER_TOP)
@@ -379,7 +396,7 @@ int vmspace_rw(struct vmspace *s, uint64_t addr, void *buf, size_t len, bool wri
 		paddr_t frame;
 		/* Copy under the lock: the mapping (and so its frame) cannot go away. */
 		unsigned long f = spin_lock_irqsave(&s->lock);
-		int r = fault_locked(s, addr, write, false, &frame);
+		int r = present_locked(s, addr, write, &frame) ? 0 : fault_locked(s, addr, write, false, &frame);
 		if (!r) {
 			uint8_t *p = (uint8_t *)phys_to_virt(frame) + (addr & (PAGE_SIZE - 1));
 			if (write)
@@ -395,6 +412,44 @@ int vmspace_rw(struct vmspace *s, uint64_t addr, void *buf, size_t len, bool wri
 		len -= chunk;
 	}
 	return 0;
+}
+
+int vmspace_write_pieces(struct vmspace *s, const struct vm_piece *pc, unsigned n)
+{
+	uint64_t cached_va = 1; /* never a page address: nothing cached yet */
+	paddr_t frame = 0;
+	int r = 0;
+	unsigned long f = spin_lock_irqsave(&s->lock);
+
+	for (unsigned i = 0; i < n && !r; i++) {
+		uint64_t addr = pc[i].addr;
+		const uint8_t *b = pc[i].buf;
+		size_t len = pc[i].len;
+
+		if (addr >= USER_TOP || len > USER_TOP - addr) {
+			r = -ALDER_EFAULT;
+			break;
+		}
+		while (len) {
+			uint64_t va = ALIGN_DOWN(addr, PAGE_SIZE);
+			size_t chunk = MIN(len, PAGE_SIZE - (addr - va));
+
+			if (va != cached_va) {
+				if (!present_locked(s, addr, true, &frame) &&
+				    fault_locked(s, addr, true, false, &frame)) {
+					r = -ALDER_EFAULT;
+					break;
+				}
+				cached_va = va;
+			}
+			memcpy((uint8_t *)phys_to_virt(frame) + (addr - va), b, chunk);
+			b += chunk;
+			addr += chunk;
+			len -= chunk;
+		}
+	}
+	spin_unlock_irqrestore(&s->lock, f);
+	return r;
 }
 
 static void lock_two(struct vmspace *a, struct vmspace *b, unsigned long *f)
@@ -429,8 +484,8 @@ int vmspace_copy(struct vmspace *dst, uint64_t daddr, struct vmspace *src, uint6
 		paddr_t df, sf;
 		unsigned long f;
 		lock_two(dst, src, &f);
-		int r = fault_locked(src, saddr, false, false, &sf);
-		if (!r)
+		int r = present_locked(src, saddr, false, &sf) ? 0 : fault_locked(src, saddr, false, false, &sf);
+		if (!r && !present_locked(dst, daddr, true, &df))
 			r = fault_locked(dst, daddr, true, false, &df);
 		if (!r)
 			memcpy((uint8_t *)phys_to_virt(df) + (daddr & (PAGE_SIZE - 1)),

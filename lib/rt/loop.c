@@ -30,6 +30,7 @@
 /* The low bit of a CQE context marks the completion of a cancel SQE; the
  * rest is the address of the op it targeted. Records are 8-byte aligned. */
 #define RT_CTX_CANCEL 1u
+#define RT_CTX_DETACHED 0u /* a detached submission (no op record) */
 
 #define load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
@@ -192,6 +193,12 @@ static int deliver_finishing(struct rt_loop *loop)
 static void handle_cqe(struct rt_loop *loop, const struct alder_cqe *cqe)
 {
 	loop->stats.cqes++;
+	if (cqe->context == RT_CTX_DETACHED) {
+		/* Only failures of detached submissions complete (their SQEs
+		 * skip the CQE on success), and nobody waits for them. */
+		loop->stats.detached_failed++;
+		return;
+	}
 	if (cqe->context & RT_CTX_CANCEL) {
 		struct rt_op *op = (struct rt_op *)(uintptr_t)(cqe->context & ~(uint64_t)RT_CTX_CANCEL);
 		RT_ASSERT(op->loop == loop && (op->flags & RT_OPF_CANCEL_SENT));
@@ -589,4 +596,39 @@ bool rt_op_cancel(struct rt_op *op)
 	default:
 		return false;
 	}
+}
+
+/* ---- Detached submissions (rt/stream.h) ---------------------------------------- */
+
+int rt_stream_send_detached(struct rt_loop *loop, alder_handle_t lane, const void *data, size_t len,
+			    uint32_t chain_flags)
+{
+	RT_ASSERT(loop->ready_to_use);
+	if (loop->shutting_down)
+		return -ALDER_ECANCELED;
+	if (chain_flags & ~(uint32_t)ALDER_STREAM_DROP_LANE)
+		return -ALDER_EINVAL;
+	uint32_t k = loop->detached_next % RT_DETACHED_SLOTS;
+	uint32_t head = load_acquire(&loop->ring.hdr->sq_head);
+	if (loop->detached_busy[k] && (int32_t)(head - loop->detached_sq[k]) <= 0)
+		return -ALDER_EAGAIN; /* its SQE is still in the ring */
+	if (!sq_has_room(loop))
+		return -ALDER_EAGAIN;
+	struct alder_action *a = &loop->detached[k];
+	int r = rt_action_send_inline(a, data, len);
+	if (r < 0)
+		return r;
+	struct alder_sqe sqe = {
+	    .op = ALDER_OP_STREAM,
+	    .flags = ALDER_SQE_SKIP_SUCCESS,
+	    .handle = lane,
+	    .context = RT_CTX_DETACHED,
+	    .args = {(uint64_t)(uintptr_t)a, 1, chain_flags | ALDER_STREAM_NO_WRITEBACK, 0},
+	};
+	loop->detached_sq[k] = loop->sq_tail;
+	loop->detached_busy[k] = 1;
+	loop->detached_next++;
+	sq_push(loop, &sqe);
+	loop->stats.detached++;
+	return 0;
 }

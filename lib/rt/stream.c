@@ -75,6 +75,12 @@ void rt_action_offer(struct alder_action *a, bool chain)
 	a->flags = chain ? ALDER_ACTION_CHAIN : 0;
 }
 
+void rt_action_offer_transient(struct alder_action *a)
+{
+	action_clear(a, ALDER_ACTION_OFFER);
+	a->flags = ALDER_ACTION_CHAIN | ALDER_ACTION_NO_HANDLE;
+}
+
 void rt_action_accept(struct alder_action *a, bool chain)
 {
 	action_clear(a, ALDER_ACTION_ACCEPT);

@@ -20,6 +20,10 @@ struct alder_action u_act_offer(bool chain)
 {
 	return act(ALDER_ACTION_OFFER, chain ? ALDER_ACTION_CHAIN : 0);
 }
+struct alder_action u_act_offer_transient(void)
+{
+	return act(ALDER_ACTION_OFFER, ALDER_ACTION_CHAIN | ALDER_ACTION_NO_HANDLE);
+}
 struct alder_action u_act_accept(bool chain)
 {
 	return act(ALDER_ACTION_ACCEPT, chain ? ALDER_ACTION_CHAIN : 0);

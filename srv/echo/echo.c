@@ -32,6 +32,16 @@
  *     an action other than a RECEIVE (the reply's EPROTO).
  *   - The conversation ends when the client closes its lane.
  *
+ * One-shot mode (argument "oneshot", or "oneshot verbose"): every
+ * conversation carries exactly one request, the remote-procedure-call
+ * pattern. The server answers the first request as above and then closes
+ * its lane, so the client needs no second action (it may offer with
+ * ALDER_ACTION_NO_HANDLE); a client RECEIVE after the reply sees -EPIPE. A
+ * plain request is answered straight from the acceptor's completion (no
+ * fibril): a reply that fits inline goes as a detached SEND that drops the
+ * lane (rt_stream_send_detached: no completion to wait for, no close
+ * call); a longer one is one SEND whose completion closes the lane.
+ *
  * Structure: one thread, one rt loop. The acceptor is a completion function
  * (it only hands records around), each conversation a fibril (it reads as
  * the protocol above). At most ECHO_CONVS conversations run at once; while
@@ -51,6 +61,7 @@
 #define ECHO_MAX ((size_t)1 << 20) /* largest request, bytes */
 #define ECHO_CONVS 32		   /* conversations at once */
 #define ECHO_LANE_NEEDS (ALDER_RIGHT_READ | ALDER_RIGHT_WRITE)
+#define ECHO_DONE 1 /* a conversation status: one-shot reply sent, the conversation ends */
 
 /* One conversation. While free it is on echo.free; while the ACCEPT that
  * receives into it is pending it is echo.accepting; otherwise its fibril
@@ -62,6 +73,8 @@ struct echo_conv {
 	uint8_t *buf;	     /* ECHO_MAX bytes */
 	size_t len;	     /* first request: bytes received by the accept chain */
 	int32_t status;	     /* first request: the chained RECEIVE's status */
+	struct rt_op reply_op;	     /* one-shot mode: the reply */
+	struct alder_action reply;   /* one-shot mode: its SEND */
 };
 
 /* The server. Everything here belongs to the loop's (only) thread. */
@@ -74,6 +87,7 @@ struct echo_server {
 	struct echo_conv *free;
 	bool stopping;	/* "quit" seen: post no more ACCEPTs */
 	bool lane_gone; /* the server lane's peer closed: post no more ACCEPTs */
+	bool oneshot;	/* one request per conversation (see the top) */
 	int exit_status;
 	uint64_t served; /* conversations accepted (for the log) */
 	struct echo_conv convs[ECHO_CONVS];
@@ -99,7 +113,8 @@ static bool echo_is(const struct echo_conv *c, size_t len, const char *word)
  * kernel copies inline data at submission, so the RECEIVE may overwrite
  * c->buf at once); larger ones are sent first and awaited, so the next
  * request can never land in the buffer while the reply is still read
- * from it.
+ * from it. In one-shot mode only the reply is sent: ECHO_DONE when it
+ * went.
  */
 static int64_t echo_reply_and_next(struct echo_conv *c, const void *reply, size_t len, size_t *next)
 {
@@ -107,6 +122,10 @@ static int64_t echo_reply_and_next(struct echo_conv *c, const void *reply, size_
 	int64_t r;
 
 	*next = 0;
+	if (echo.oneshot) {
+		r = rt_stream_send_await(&echo.loop, c->lane, reply, len);
+		return r == 0 ? ECHO_DONE : r;
+	}
 	if (len <= ALDER_ACTION_INLINE_MAX) {
 		(void)rt_action_send_inline(&a[0], reply, len);
 		rt_action_receive(&a[1], c->buf, ECHO_MAX);
@@ -205,6 +224,8 @@ static void echo_conv_main(void *arg)
 		} else {
 			st = echo_reply_and_next(c, c->buf, len, &len);
 		}
+		if (echo.oneshot && st == 0)
+			break; /* creds: one exchange */
 	}
 	(void)rt_handle_close(c->lane);
 	c->lane = ALDER_HANDLE_NONE;
@@ -234,6 +255,45 @@ static void echo_fatal(const char *what, int64_t err)
 	echo.stopping = true;
 	echo.exit_status = 1;
 	rt_loop_stop(&echo.loop);
+}
+
+/* One-shot mode: the reply went (or could not): the conversation ends. */
+static void echo_oneshot_done(struct rt_op *op)
+{
+	struct echo_conv *c = rt_container_of(op, struct echo_conv, reply_op);
+
+	if (op->result < 0 && op->result != -ALDER_EPIPE && op->result != -ALDER_ECANCELED)
+		rt_log(RT_LOG_INFO, "conversation %d: reply: %s", c->lane, u_errname(op->result));
+	(void)rt_handle_close(c->lane);
+	c->lane = ALDER_HANDLE_NONE;
+	echo_conv_free(c);
+	echo_accept_post();
+}
+
+/* One-shot mode, a plain request (c->len bytes in c->buf, received fine):
+ * answer it from here, without a fibril. False when the request needs the
+ * conversation code (a special word, a failed receive). */
+static bool echo_oneshot_reply(struct echo_conv *c)
+{
+	if (c->status != 0 || echo_is(c, c->len, "quit") || echo_is(c, c->len, "creds") ||
+	    echo_is(c, c->len, "cpu"))
+		return false;
+	if (rt_stream_send_detached(&echo.loop, c->lane, c->buf, c->len, ALDER_STREAM_DROP_LANE) == 0) {
+		c->lane = ALDER_HANDLE_NONE; /* the kernel closes it */
+		echo_conv_free(c);
+		return true;
+	}
+	if (rt_action_send_inline(&c->reply, c->buf, c->len) < 0)
+		rt_action_send(&c->reply, c->buf, c->len); /* c->buf stays until the reply is done */
+	int r = rt_stream_submit(&echo.loop, &c->reply_op, c->lane, &c->reply, 1, echo_oneshot_done);
+	if (r < 0) {
+		if (r != -ALDER_ECANCELED)
+			rt_log(RT_LOG_WARN, "conversation %d: reply: %s", c->lane, u_errname(r));
+		(void)rt_handle_close(c->lane);
+		c->lane = ALDER_HANDLE_NONE;
+		echo_conv_free(c);
+	}
+	return true;
 }
 
 static void echo_accept_done(struct rt_op *op)
@@ -271,6 +331,10 @@ static void echo_accept_done(struct rt_op *op)
 	c->lane = acc->out_handle;
 	c->len = (size_t)rcv->length;
 	c->status = rcv->status;
+	if (echo.oneshot && echo_oneshot_reply(c)) {
+		echo_accept_post();
+		return;
+	}
 	struct rt_fibril_opts opts = {.on_exit = echo_conv_exit, .name = "conv"};
 	int r = rt_fibril_start(&echo.loop, &c->fibril, echo_conv_main, c, &opts);
 	if (r < 0) {
@@ -347,7 +411,10 @@ static int echo_setup(void)
 
 int main(const char *arg, size_t arg_len)
 {
-	rt_log_init("echo", strcmp(arg, "verbose") == 0 ? RT_LOG_DEBUG : RT_LOG_WARN);
+	bool verbose = strcmp(arg, "verbose") == 0 || strcmp(arg, "oneshot verbose") == 0;
+
+	echo.oneshot = u_starts_with(arg, "oneshot");
+	rt_log_init("echo", verbose ? RT_LOG_DEBUG : RT_LOG_WARN);
 	int status = echo_setup();
 	if (status != 0)
 		return status;

@@ -101,7 +101,8 @@ struct echo_client {
 	long pid;
 };
 
-static bool echo_begin(struct echo_client *c)
+/* Start the echo server with argument mode ("oneshot" or ""). */
+static bool echo_begin(struct echo_client *c, const char *mode)
 {
 	alder_handle_t l[2];
 	long r = u_queue_init(&c->q, 8, 8);
@@ -110,7 +111,7 @@ static bool echo_begin(struct echo_client *c)
 		u_printf("bench: echo: queue/stream: %ld\n", r);
 		return false;
 	}
-	c->pid = sys_spawn_with(ECHO_PATH, strlen(ECHO_PATH), "", 0, l[1]);
+	c->pid = sys_spawn_with(ECHO_PATH, strlen(ECHO_PATH), mode, strlen(mode), l[1]);
 	u_handle_close(l[1]);
 	c->lane = l[0];
 	if (c->pid < 0) {
@@ -137,16 +138,14 @@ static long chain_call(struct echo_client *c, alder_handle_t lane, struct alder_
 	return r < 0 ? r : cqe.result;
 }
 
-/* One request/response in a new conversation: OFFER(chain) + SEND +
- * RECEIVE in one chain, then close the conversation (the server's fibril
- * sees -EPIPE and ends). */
+/* One remote procedure call: OFFER(chain, no handle) + SEND + RECEIVE in
+ * one chain; the conversation lives only for the chain (the one-shot
+ * server hangs up after its reply), so there is nothing to close. */
 static long rtt_once(struct echo_client *c, const void *req, uint64_t n, void *resp, uint64_t room)
 {
-	struct alder_action a[3] = {u_act_offer(true), u_act_send(req, n), u_act_recv(resp, room)};
+	struct alder_action a[3] = {u_act_offer_transient(), u_act_send(req, n), u_act_recv(resp, room)};
 	long r = chain_call(c, c->lane, a, 3);
 
-	if (a[0].out_handle > 0)
-		u_handle_close(a[0].out_handle);
 	return r != 0 ? r : a[2].length == n ? 0 : -ALDER_EPROTO;
 }
 
@@ -182,10 +181,12 @@ static void echo_finish(struct echo_client *c)
 /*
  * stream_rtt: request/response round trips with the echo server in another
  * process, each in a new conversation (what a client does per call): one
- * chain OFFER(chain) + SEND + RECEIVE submitted and waited for with one
- * sys_queue_enter, then the conversation's lane closed; the server answers
- * with ACCEPT(chain) + RECEIVE, then SEND. Also stream_rtt_conv: the round
- * trip inside one open conversation (SEND + RECEIVE), without the
+ * chain OFFER(chain, no handle) + SEND + RECEIVE submitted and waited for
+ * with one sys_queue_enter; the conversation is transient (nothing to
+ * close). The server runs in one-shot mode (the remote-procedure-call
+ * pattern: one request per conversation): it answers with ACCEPT(chain) +
+ * RECEIVE, then a detached SEND that drops its lane. Also stream_rtt_conv: the round trip inside one open
+ * conversation (SEND + RECEIVE) with a server in session mode, without the
  * OFFER/ACCEPT and the close.
  *
  * With two CPUs the figures are named *_smp. There is no way to pin a
@@ -202,7 +203,7 @@ static void bench_stream_rtt(void)
 	uint64_t cpu_moves = 0, last_cpu = u_info(ALDER_INFO_CPU_ID, 0);
 	long r = 0;
 
-	if (!echo_begin(&c))
+	if (!echo_begin(&c, "oneshot"))
 		return;
 	memset(req, 'r', sizeof(req));
 	for (int i = 0; i < RTT_WARMUP && r == 0; i++)
@@ -237,7 +238,10 @@ static void bench_stream_rtt(void)
 			 "%ld after\n",
 			 (unsigned long)cli_cpu0, (unsigned long)cpu_moves, srv_cpu0, echo_cpu(&c));
 
-	/* Inside one conversation. */
+	/* Inside one conversation, with a server in session mode. */
+	echo_finish(&c);
+	if (!echo_begin(&c, ""))
+		return;
 	struct alder_action a[3] = {u_act_offer(true), u_act_send(req, sizeof(req)),
 				    u_act_recv(resp, sizeof(resp))};
 	r = chain_call(&c, c.lane, a, 3);

@@ -148,6 +148,32 @@ static void test_nop(void)
 		CHECK(u_queue_pop(&q, &c));
 		CHECK_EQ(c.context, 1000 + i);
 	}
+
+	/* ALDER_SQE_SKIP_SUCCESS: a success posts nothing and frees its slot
+	 * (at once, or when an asynchronous operation completes); a failure
+	 * still posts its CQE. */
+	struct alder_sqe skip = u_sqe_nop(2000);
+	skip.flags = ALDER_SQE_SKIP_SUCCESS;
+	push(&q, skip);
+	CHECK_EQ(u_queue_enter(q.handle, 1, 0, 0), 1);
+	CHECK_EQ(u_queue_cq_ready(&q), 0);
+	CHECK_EQ(q.hdr->in_flight, 0);
+	struct alder_sqe tm = u_sqe_timer(2001, u_now_ns() + 5 * MS);
+	tm.flags = ALDER_SQE_SKIP_SUCCESS;
+	push(&q, tm);
+	CHECK_EQ(u_queue_enter(q.handle, 1, 0, 0), 1);
+	CHECK_EQ(q.hdr->in_flight, 1);
+	expect_quiet(&q, 30);
+	CHECK_EQ(q.hdr->in_flight, 0);
+	struct alder_sqe bad = u_sqe_nop(2002);
+	bad.flags = ALDER_SQE_SKIP_SUCCESS;
+	bad.reserved = 1;
+	push(&q, bad);
+	CHECK_EQ(u_queue_enter(q.handle, 1, 1, SEC), 1);
+	CHECK(u_queue_pop(&q, &c));
+	CHECK_EQ(c.context, 2002);
+	CHECK_EQ(c.result, -ALDER_EINVAL);
+
 	CHECK_EQ(u_handle_close(q.handle), 0);
 	EXPECT_ERR("enter on a closed queue", u_queue_enter(q.handle, 0, 0, 0), ALDER_EBADF);
 }

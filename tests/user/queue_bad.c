@@ -317,9 +317,13 @@ static void test_sqes(void)
 
 	make_queue(&q, 8, 8);
 	s = u_sqe_nop(1);
-	s.flags = 1;
+	s.flags = 2; /* not a known ALDER_SQE_* bit */
 	c = submit_one(&q, s);
-	EXPECT_ERR("NOP with flags 1", c.result, ALDER_EINVAL);
+	EXPECT_ERR("NOP with flags 2", c.result, ALDER_EINVAL);
+	s = u_sqe_nop(1);
+	s.flags = ALDER_SQE_SKIP_SUCCESS | 4;
+	c = submit_one(&q, s);
+	EXPECT_ERR("NOP with SKIP_SUCCESS | 4", c.result, ALDER_EINVAL);
 	s = u_sqe_nop(2);
 	s.flags = 0x80000000u;
 	c = submit_one(&q, s);

@@ -1262,6 +1262,105 @@ static void case_exit(void)
 
 /* ---- main -------------------------------------------------------------- */
 
+/* ---- chain flags: transient lanes, dropped lanes, no write-back -------- */
+
+/* Submit a chain with chain flags and SQE flags (no wait). */
+static void submit_flags(struct u_queue *q, alder_handle_t lane, struct alder_action *a, uint64_t n,
+			 uint64_t ctx, uint64_t chain_flags, uint32_t sqe_flags)
+{
+	struct alder_sqe s = u_sqe_stream(ctx, lane, a, n);
+
+	s.args[2] = chain_flags;
+	s.flags = sqe_flags;
+	CHECK_EQ(u_queue_push(q, &s), 0);
+	CHECK_EQ(u_queue_enter(q->handle, 1, 0, 0), 1);
+}
+
+static void case_flags(void)
+{
+	struct u_queue q0, q1;
+	struct alder_handle_info info;
+	uint64_t base = u_live_settled();
+
+	new_queue(&q0);
+	new_queue(&q1);
+	stream_pair(lanes);
+
+	/* A remote procedure call: OFFER(CHAIN | NO_HANDLE) + SEND + RECEIVE;
+	 * the server replies with a fire-and-forget SEND that drops its lane. */
+	struct alder_action acc[2] = {u_act_accept(true), u_act_recv_inline(8)};
+	submit(&q1, lanes[1], acc, 2, 1);
+	struct alder_action call[3] = {u_act_offer_transient(), u_act_send_inline("ping", 4),
+				       u_act_recv_inline(8)};
+	submit(&q0, lanes[0], call, 3, 2);
+	struct alder_cqe c = wait_cqe(&q1);
+	CHECK_EQ(c.result, 0);
+	alder_handle_t child = acc[0].out_handle;
+	CHECK(child > 0);
+	CHECK_EQ(acc[1].length, 4);
+	CHECK(memcmp(acc[1].data, "ping", 4) == 0);
+	struct alder_action reply = u_act_send_inline("pong", 4);
+	reply.status = 12345;
+	submit_flags(&q1, child, &reply, 1, 3, ALDER_STREAM_DROP_LANE | ALDER_STREAM_NO_WRITEBACK,
+		     ALDER_SQE_SKIP_SUCCESS);
+	c = wait_cqe(&q0);
+	CHECK_EQ(c.result, 0);
+	CHECK_EQ(call[0].status, 0);
+	CHECK_EQ(call[0].out_handle, 0); /* transient: no handle */
+	CHECK_EQ(call[2].length, 4);
+	CHECK(memcmp(call[2].data, "pong", 4) == 0);
+	expect_quiet(&q1, 20);		 /* success skipped its CQE */
+	CHECK_EQ(reply.status, 12345);	 /* and nothing was written back */
+	EXPECT_ERR("dropped lane", u_handle_info(child, &info), ALDER_EBADF);
+
+	/* A dropped lane stays open while its chain waits, then closes. */
+	alder_handle_t l2[2];
+	stream_pair(l2);
+	struct alder_action rx = u_act_recv_inline(8);
+	submit_flags(&q0, l2[0], &rx, 1, 4, ALDER_STREAM_DROP_LANE, 0);
+	EXPECT_ERR("dropped at submission", u_handle_info(l2[0], &info), ALDER_EBADF);
+	struct alder_action tx = u_act_send_inline("abc", 3);
+	run(&q1, l2[1], &tx, 1, 0);
+	c = wait_cqe(&q0);
+	CHECK_EQ(c.result, 0);
+	CHECK_EQ(rx.length, 3);
+	struct alder_action late = u_act_send_inline("x", 1);
+	run(&q1, l2[1], &late, 1, -ALDER_EPIPE); /* the side closed with the chain */
+	CHECK_EQ(u_handle_close(l2[1]), 0);
+
+	/* A transient offer nobody accepts: the conversation ends with the
+	 * lane; nothing stays behind. */
+	struct alder_action lonely[2] = {u_act_offer_transient(), u_act_recv_inline(8)};
+	submit(&q0, lanes[0], lonely, 2, 5);
+	expect_quiet(&q0, 20);
+	CHECK_EQ(u_handle_close(lanes[1]), 0);
+	c = wait_cqe(&q0);
+	CHECK_EQ(c.result, -ALDER_EPIPE);
+	CHECK_EQ(u_handle_close(lanes[0]), 0);
+
+	/* Bad inputs. */
+	stream_pair(l2);
+	struct alder_action nh = u_act_offer(false);
+	nh.flags |= ALDER_ACTION_NO_HANDLE; /* without CHAIN */
+	refuse(&q0, l2[0], &nh, 1, -ALDER_EINVAL, 0, "NO_HANDLE without CHAIN");
+	struct alder_action ok = u_act_send_inline("y", 1);
+	refuse_raw(&q0, l2[0], (uint64_t)(uintptr_t)&ok, 1, 1u << 7, -ALDER_EINVAL, "unknown chain flag");
+	CHECK_EQ(u_handle_info(l2[0], &info), 0); /* not consumed by an invalid SQE */
+	/* A refused chain still consumes a dropped lane. */
+	struct alder_action bad = u_act_send_inline("z", 1);
+	bad.type = 99;
+	submit_flags(&q0, l2[0], &bad, 1, 6, ALDER_STREAM_DROP_LANE, ALDER_SQE_SKIP_SUCCESS);
+	c = wait_cqe(&q0); /* a failure is never skipped */
+	CHECK_EQ(c.context, 6);
+	CHECK_EQ(c.result, -ALDER_EINVAL);
+	EXPECT_ERR("dropped by a refused chain", u_handle_info(l2[0], &info), ALDER_EBADF);
+	CHECK_EQ(u_handle_close(l2[1]), 0);
+
+	close_queue(&q0);
+	close_queue(&q1);
+	expect_live(base);
+}
+
 int main(const char *arg, size_t len)
 {
 	static const struct {
@@ -1275,6 +1374,7 @@ int main(const char *arg, size_t len)
 	    {"midclose", case_midclose}, {"mismatch", case_mismatch},
 	    {"cancel", case_cancel},	 {"bad", case_bad},
 	    {"exit", case_exit},	 {"exitchild", case_exitchild},
+	    {"flags", case_flags},
 	};
 
 	/* Warm up: the first stream starts the kernel's stream thread, which

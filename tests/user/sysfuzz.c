@@ -2754,7 +2754,7 @@ static void gen_sqe(struct alder_sqe *s)
 		break;
 	}
 	if (chance(3))
-		s->flags = (uint32_t)rnd() | 1;
+		s->flags = (uint32_t)rnd() | 2; /* an unknown bit: SKIP_SUCCESS alone would lose the CQE */
 	if (chance(3))
 		s->reserved = (uint32_t)rnd() | 1;
 }

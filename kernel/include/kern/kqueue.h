@@ -110,6 +110,7 @@ struct kop_ops {
 struct kop {
 	uint64_t context; /* from the SQE; read-only after kop_begin */
 	uint32_t opcode;  /* ALDER_OP_*; read-only after kop_begin */
+	bool skip_success; /* ALDER_SQE_SKIP_SUCCESS; read-only after kop_begin */
 	/* Private to queue.c, under the queue's lock. */
 	uint32_t state;	     /* KOP_STATE_* bits in queue.c */
 	struct queue *queue; /* holds an internal reference until release */
@@ -119,8 +120,8 @@ struct kop {
 
 /*
  * One accepted SQE, as handed to a handler. The dispatcher has already
- * checked op (in range), flags == 0 and reserved == 0, and holds a CQ slot
- * for it. Handler-specific fields (handle, args) are unchecked user input.
+ * checked op (in range), flags (known ALDER_SQE_* bits only) and reserved
+ * == 0, and holds a CQ slot for it. Handler-specific fields (handle, args) are unchecked user input.
  */
 struct kop_submit {
 	struct queue *queue;  /* the queue; valid for the handler call */
@@ -178,6 +179,8 @@ int kop_begin(struct kop *op, struct kop_submit *sub, const struct kop_ops *ops)
 
 /*
  * Complete op: write {context, result, aux0, aux1} into the next CQ slot
+ * (nothing, only the slot released, for a successful result of an SQE with
+ * ALDER_SQE_SKIP_SUCCESS)
  * (through the kernel's mapping of the ring), publish cq_tail with release
  * order, drop in_flight and wake threads waiting in sys_queue_enter. Into a
  * dead queue the completion is dropped. Then release runs — here, unless a

@@ -74,6 +74,9 @@ long handle_install(struct handle_table *t, struct kobj *o, uint32_t rights);
 int handle_get(struct handle_table *t, alder_handle_t h, uint32_t type, uint32_t need, struct kobj **out,
 	       uint32_t *rights_out);
 int handle_close(struct handle_table *t, alder_handle_t h);
+/* Close h only if it still names o (another thread may have closed it and
+ * reused the number meanwhile). True when it did. */
+bool handle_close_if(struct handle_table *t, alder_handle_t h, const struct kobj *o);
 /* New handle to the same object with rights & mask; needs DUPLICATE. */
 long handle_dup(struct handle_table *t, alder_handle_t h, uint32_t mask);
 

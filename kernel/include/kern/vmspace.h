@@ -107,6 +107,19 @@ int vmspace_protect(struct vmspace *s, uint64_t addr, uint64_t size, unsigned pr
 int vmspace_fault(struct vmspace *s, uint64_t addr, uint64_t error);
 /* Copy to/from another space's memory, faulting pages in as needed. */
 int vmspace_rw(struct vmspace *s, uint64_t addr, void *buf, size_t len, bool write);
+/* One piece of a vmspace_write_pieces: len bytes from buf to addr. */
+struct vm_piece {
+	uint64_t addr;
+	const void *buf;
+	size_t len;
+};
+/*
+ * Write n pieces into s's memory under one hold of its lock, translating
+ * each page once (pieces close together, like the output fields of an
+ * array of records, cost one lookup). 0, or -ALDER_EFAULT at the first
+ * piece that cannot be written (the pieces before it have been).
+ */
+int vmspace_write_pieces(struct vmspace *s, const struct vm_piece *pc, unsigned n);
 /*
  * Copy len bytes from src's memory to dst's directly, page by page through
  * the direct map, holding both spaces' locks (in a fixed order) for each

@@ -24,6 +24,8 @@ long u_stream_create(alder_handle_t lanes[2]);
 /* ---- Action builders ------------------------------------------------------ */
 /* chain: the rest of the chain acts on the new conversation. */
 struct alder_action u_act_offer(bool chain);
+/* OFFER(CHAIN | NO_HANDLE): a child conversation for this chain only. */
+struct alder_action u_act_offer_transient(void);
 struct alder_action u_act_accept(bool chain);
 struct alder_action u_act_send(const void *buf, uint64_t len);
 struct alder_action u_act_recv(void *buf, uint64_t len);

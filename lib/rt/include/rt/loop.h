@@ -59,6 +59,7 @@
 #include <alder/errno.h>
 #include <alder/handle.h>
 #include <alder/queue.h>
+#include <alder/stream.h>
 
 /* clang-format off */
 #define rt_container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -152,7 +153,13 @@ struct rt_loop_stats {
 	uint64_t cancels_sent;	 /* ALDER_OP_CANCEL SQEs written */
 	uint64_t cancels_missed; /* ... that found nothing (-ALDER_ENOENT: the op had completed) */
 	uint64_t switches;	 /* switches into fibrils */
+	uint64_t detached;	 /* detached submissions written (rt_stream_send_detached) */
+	uint64_t detached_failed; /* ... that completed with an error (their only CQE) */
 };
+
+/* Detached submissions in the SQ at once (each keeps its action in the
+ * loop until the kernel has taken its SQE). */
+#define RT_DETACHED_SLOTS 8
 
 /*
  * A loop. Private: use the functions below. Every field is touched only on
@@ -188,6 +195,13 @@ struct rt_loop {
 	bool ready_to_use;  /* rt_loop_init succeeded and rt_loop_fini not called */
 
 	struct rt_loop_stats stats;
+
+	/* Detached submissions (stream.h): the action of each, kept until the
+	 * kernel has consumed the SQE at index detached_sq[i]. */
+	struct alder_action detached[RT_DETACHED_SLOTS];
+	uint32_t detached_sq[RT_DETACHED_SLOTS];
+	uint8_t detached_busy[RT_DETACHED_SLOTS];
+	uint32_t detached_next;
 
 	/* AddressSanitizer fiber bookkeeping (fibril.c); unused otherwise. */
 	void *san_fake;

@@ -35,12 +35,30 @@ int rt_action_receive_inline(struct alder_action *a, size_t room);
 void rt_action_receive_sg(struct alder_action *a, const struct alder_iovec *iov, size_t count);
 /* chain: the actions after this one in the chain act on the child stream. */
 void rt_action_offer(struct alder_action *a, bool chain);
+/* OFFER(CHAIN | NO_HANDLE): the child conversation lives only for this
+ * chain (a remote procedure call: no lane to close afterwards). */
+void rt_action_offer_transient(struct alder_action *a);
 void rt_action_accept(struct alder_action *a, bool chain);
 void rt_action_push(struct alder_action *a, alder_handle_t h, uint32_t rights);
 void rt_action_pull(struct alder_action *a, uint32_t rights);
 void rt_action_imbue_creds(struct alder_action *a);
 void rt_action_extract_creds(struct alder_action *a);
 void rt_action_dismiss(struct alder_action *a);
+
+/*
+ * A fire-and-forget SEND of len <= ALDER_ACTION_INLINE_MAX bytes of data on
+ * lane: one ALDER_OP_STREAM SQE with ALDER_SQE_SKIP_SUCCESS and
+ * ALDER_STREAM_NO_WRITEBACK, no op record. The data is copied now; nothing
+ * is reported on success, and a failure only counts in the loop's
+ * stats.detached_failed. chain_flags may hold ALDER_STREAM_DROP_LANE (the
+ * lane handle is closed as the kernel takes the SQE: reply and hang up).
+ * Goes to the kernel with the loop's next system call. Returns 0,
+ * -ALDER_EAGAIN (the ring, or the loop's RT_DETACHED_SLOTS, are full: use a
+ * normal op), -ALDER_EMSGSIZE, -ALDER_EINVAL (other chain flags) or
+ * -ALDER_ECANCELED (shutting down). Not from other threads.
+ */
+int rt_stream_send_detached(struct rt_loop *loop, alder_handle_t lane, const void *data, size_t len,
+			    uint32_t chain_flags);
 
 /* SYS_STREAM_CREATE: 0 and both lanes in lanes[], or a negative errno. */
 long rt_stream_create(alder_handle_t lanes[2]);
