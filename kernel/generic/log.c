@@ -18,7 +18,7 @@ static const char *const level_tag[] = { "debug", "info", "warn", "error" };
 
 void klog_set_level(enum log_level level) { log_threshold = level; }
 
-void log_force_unlock(void) { log_lock.locked = 0; }
+void log_force_unlock(void) { spin_force_unlock(&log_lock); }
 
 struct fmtbuf {
 	char *buf;
