@@ -116,7 +116,7 @@ $(BUILD)/user/tests/%: tests/user/%.c $(BUILD)/rt.a $(BUILD)/ulib.a lib/ulib/use
 $(BUILD)/user/musl/%: tests/musl/%.c
 	@mkdir -p $(dir $@)
 	@echo "  MUSLCC  $<"
-	@musl-gcc -static -O2 -Wall -Wextra -Werror -o $@ $<
+	@musl-gcc -static -O2 -Wall -Wextra -Werror -Iabi -o $@ $<
 
 # The initramfs: /init is the first user program, /tests/ the in-VM tests.
 $(BUILD)/initramfs.cpio: $(UPROGS) $(MUSL_PROGS)

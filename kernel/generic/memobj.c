@@ -271,6 +271,94 @@ void memobj_detach(struct memobj *m, struct memobj_view *v)
 	spin_unlock_irqrestore(&m->lock, f);
 }
 
+/* Clear up to max slots of [*idx, end) that hold frames, moving the frames
+ * to out and freeing leaves left empty; *idx advances past what was looked
+ * at. Returns how many frames were taken. m->lock held. */
+static unsigned take_frames_locked(struct memobj *m, uint64_t *idx, uint64_t end, paddr_t *out, unsigned max)
+{
+	unsigned n = 0;
+	while (*idx < end && n < max) {
+		uint64_t d = *idx / LEAF_ENTRIES;
+		uint64_t leaf_end = MIN(end, (d + 1) * LEAF_ENTRIES);
+		paddr_t *leaf = m->own.dir[d];
+		if (!leaf) {
+			*idx = leaf_end;
+			continue;
+		}
+		for (; *idx < leaf_end && n < max; (*idx)++) {
+			paddr_t *slot = &leaf[*idx % LEAF_ENTRIES];
+			if (*slot) {
+				out[n++] = *slot;
+				*slot = 0;
+			}
+		}
+		if (*idx < leaf_end)
+			break; /* out is full; this leaf is not done */
+		bool empty = true;
+		for (int j = 0; j < LEAF_ENTRIES && empty; j++)
+			empty = leaf[j] == 0;
+		if (empty) {
+			m->own.dir[d] = NULL;
+			out[n++] = virt_to_phys(leaf); /* out has room: max counts one extra */
+		}
+	}
+	return n;
+}
+
+/*
+ * Whether the pages v showed can never be reached again once v is gone.
+ * Every reference to an object is a handle, a mapping (one reference and
+ * one view each), a derived object (on children) or a kernel user (a queue
+ * ring, an operation in flight). Only a handle or a kernel user can make a
+ * new mapping; splitting a mapping makes a view of a part of its pages.
+ * So when, apart from v's own mapping, the references are exactly the
+ * other views and there are no children, the pages reachable from now on
+ * are those the other views show, and that set can only shrink. References
+ * are taken before a view is attached and dropped after it is detached, so
+ * a mapping coming or going meanwhile makes the count look higher: the
+ * check errs only towards keeping the frames. Conservative too: any other
+ * view showing a page of v's range keeps the whole range. m->lock held,
+ * v already off the list.
+ */
+static bool view_pages_dead_locked(struct memobj *m, const struct memobj_view *v)
+{
+	if (m->kind != MEMOBJ_ANON || !list_empty(&m->children))
+		return false;
+	uint32_t views = 0;
+	list_for_each(it, &m->views) {
+		struct memobj_view *o = list_entry(it, struct memobj_view, link);
+		if (o->first < v->first + v->npages && v->first < o->first + o->npages)
+			return false;
+		views++;
+	}
+	return __atomic_load_n(&m->obj.refs, __ATOMIC_ACQUIRE) == views + 1;
+}
+
+#define RELEASE_BATCH 32
+
+void memobj_detach_release(struct memobj *m, struct memobj_view *v)
+{
+	unsigned long f = spin_lock_irqsave(&m->lock);
+	list_remove(&v->link);
+	bool dead = view_pages_dead_locked(m, v);
+	spin_unlock_irqrestore(&m->lock, f);
+	if (!dead)
+		return;
+	/* Nobody reaches these slots any more; the lock is for the table
+	 * itself (leaves, and slots next to ours). Frames are freed in
+	 * batches with the lock dropped, so a large range does not keep
+	 * interrupts off for long. */
+	uint64_t idx = v->first, end = v->first + v->npages;
+	paddr_t batch[RELEASE_BATCH + 1];
+	while (idx < end) {
+		f = spin_lock_irqsave(&m->lock);
+		unsigned n = take_frames_locked(m, &idx, end, batch, RELEASE_BATCH);
+		spin_unlock_irqrestore(&m->lock, f);
+		for (unsigned i = 0; i < n; i++)
+			pmm_free(batch[i]);
+	}
+}
+
 void memobj_view_update(struct memobj *m, struct memobj_view *v, uint64_t start, uint64_t first, uint64_t npages)
 {
 	unsigned long f = spin_lock_irqsave(&m->lock);

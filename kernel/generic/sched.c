@@ -1,7 +1,8 @@
 /*
  * The scheduler: per-CPU run queues with SCHED_PRIOS priority levels,
  * round-robin within a level, preemption when a time slice ends, and work
- * stealing by CPUs that have nothing to run.
+ * stealing by CPUs that have nothing to run: when they schedule, and at
+ * every tick while idle (see worth_stealing).
  *
  * Invariants (see also struct thread):
  *  - A thread is on at most one run queue, and only while RUNNING; `queued`
@@ -17,6 +18,7 @@
 #include <kern/cpu.h>
 #include <kern/log.h>
 #include <kern/process.h>
+#include <kern/selftest.h>
 #include <kern/thread.h>
 #include <kern/waitq.h>
 #include <kern/vmspace.h>
@@ -42,6 +44,8 @@ static void rq_enqueue_locked(struct runqueue *rq, struct thread *t)
 	list_append(&rq->queues[t->prio], &t->rq_link);
 	rq->bitmap |= 1u << t->prio;
 	rq->nr++;
+	if (!t->pin)
+		rq->nr_movable++;
 	t->queued = true;
 }
 
@@ -51,6 +55,8 @@ static void rq_remove_locked(struct runqueue *rq, struct thread *t)
 	if (list_empty(&rq->queues[t->prio]))
 		rq->bitmap &= ~(1u << t->prio);
 	rq->nr--;
+	if (!t->pin)
+		rq->nr_movable--;
 	t->queued = false;
 }
 
@@ -107,6 +113,8 @@ static void switch_to(struct cpu *c, struct thread *prev, struct thread *next)
 	c->tss.rsp[0] = next->kstack_top;
 	arch_switch_io_bitmap(prev, next); /* also frees a dead thread's bitmap */
 	c->ctx_switches++;
+	if (__atomic_load_n(&c->steal_probe, __ATOMIC_RELAXED))
+		__atomic_store_n(&c->steal_probe, 0, __ATOMIC_RELAXED);
 
 	struct vmspace *from = prev->proc ? prev->proc->space : NULL;
 	struct vmspace *to = next->proc ? next->proc->space : NULL;
@@ -175,18 +183,40 @@ void sched_yield(void)
 	irq_restore(f);
 }
 
+/*
+ * At an idle CPU's tick: whether another CPU has a queued thread that may
+ * run here (not pinned), and either more than one thread queued or no
+ * switch since an idle CPU's earlier tick (steal_probe still set). A CPU
+ * that has not switched is busy in the kernel (perhaps with interrupts
+ * off) or runs one thread for a long slice, and the thread queued there,
+ * even the only one, should not wait for it. A lone thread queued on a CPU
+ * that switches all the time stays: it is usually one of two threads
+ * handing work to each other there (one queued while the other runs), and
+ * splitting them would make every hand-over cost an IPI. A hint read
+ * without the locks; steal() checks under the lock.
+ */
+static bool worth_stealing(struct cpu *me)
+{
+	bool any = false;
+	for (uint32_t i = 0; i < cpu_count; i++) {
+		struct cpu *v = &cpus[i];
+		if (v == me || !v->online || !__atomic_load_n(&v->rq.nr_movable, __ATOMIC_RELAXED))
+			continue;
+		if (__atomic_load_n(&v->rq.nr, __ATOMIC_RELAXED) > 1 ||
+		    __atomic_exchange_n(&v->steal_probe, 1, __ATOMIC_RELAXED))
+			any = true;
+	}
+	return any;
+}
+
 void sched_tick(void)
 {
 	struct cpu *c = this_cpu();
 	c->ticks++;
 	struct thread *t = c->current;
 	if (t == c->idle) {
-		if (c->rq.nr)
-			c->need_resched = 1;
-		else
-			for (uint32_t i = 0; i < cpu_count; i++)
-				if (cpus[i].rq.nr > 1)
-					c->need_resched = 1; /* something to steal */
+		if (c->rq.nr || worth_stealing(c))
+			c->need_resched = 1; /* schedule() steals */
 		return;
 	}
 	if (++t->slice_ticks >= SLICE_TICKS) {
@@ -322,6 +352,7 @@ static void init_rq(struct runqueue *rq)
 		list_init(&rq->queues[p]);
 	rq->bitmap = 0;
 	rq->nr = 0;
+	rq->nr_movable = 0;
 }
 
 void sched_prepare_cpu(struct cpu *c)
@@ -359,4 +390,40 @@ void sched_init_boot_cpu(void)
 	c->kstack_top = boot->kstack_top;
 	c->tss.rsp[0] = boot->kstack_top;
 	c->online = true;
+}
+
+/* ---- self-test ---- */
+
+static void steal_victim(void *arg)
+{
+	__atomic_store_n((volatile uint32_t *)arg, this_cpu()->id + 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * A thread queued on a CPU that is busy in the kernel with interrupts off
+ * (so it cannot switch) is taken by an idle CPU at its next tick, even
+ * when it is the only thread queued there.
+ */
+SELFTEST(sched_idle_cpu_steals)
+{
+	if (cpu_count < 2)
+		return NULL;
+	static volatile uint32_t ran_on; /* 1 + the CPU the thread ran on */
+	ran_on = 0;
+	struct thread *t = thread_create_kernel("stealme", steal_victim, (void *)&ran_on, PRIO_DEFAULT);
+	ST_CHECK(t);
+	unsigned long f = irq_save();
+	uint32_t me = this_cpu()->id;
+	t->state = THREAD_RUNNING;
+	enqueue_and_kick(t, me); /* queued here; this CPU will not switch */
+	uint64_t deadline = clock_ns() + 2000000000ull;
+	while (!__atomic_load_n(&ran_on, __ATOMIC_ACQUIRE) && clock_ns() < deadline) {
+		cpu_relax();
+		smp_call_poll();
+	}
+	uint32_t got = __atomic_load_n(&ran_on, __ATOMIC_ACQUIRE);
+	irq_restore(f); /* when not stolen, it runs here now */
+	ST_CHECK(got != 0);
+	ST_CHECK(got != me + 1);
+	return NULL;
 }

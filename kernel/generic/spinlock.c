@@ -1,5 +1,6 @@
 /* Spinlocks (kern/spinlock.h): the waiting side of the ticket lock. */
 #include <kern/spinlock.h>
+#include <kern/assert.h>
 #include <kern/cpu.h>
 #include <arch/cpu.h>
 #include <arch/apic.h>
@@ -16,6 +17,7 @@ void spin_lock_wait(spinlock_t *l, uint16_t ticket)
 {
 	volatile uint16_t *serving = (volatile uint16_t *)&l->tickets;
 
+	assert(!irq_enabled()); /* see kern/spinlock.h */
 	while (__atomic_load_n(serving, __ATOMIC_ACQUIRE) != ticket) {
 		cpu_relax();
 		if (smp_percpu_ready)

@@ -263,7 +263,7 @@ int vmspace_unmap(struct vmspace *s, uint64_t addr, uint64_t size)
 		flush(addr, end);
 	list_for_each_safe(it, tmp, &dead) {
 		struct mapping *m = list_entry(it, struct mapping, link);
-		memobj_detach(m->obj, &m->view);
+		memobj_detach_release(m->obj, &m->view);
 		kobj_put((struct kobj *)m->obj);
 		kfree(m);
 	}

@@ -6,7 +6,9 @@
  * PROT_EXEC makes code runnable; bad arguments get Linux's errno. That
  * protections are enforced (a fault kills) is mmap_fault's job.
  * Argument "alder" (as init runs it): also check what the shim answers
- * differently from Linux (brk, mremap, mmap_min_addr). Without it the
+ * differently from Linux (brk, mremap, mmap_min_addr), and that a partial
+ * munmap gives the frames of private pages back at once (read through the
+ * native ALDER_INFO_FREE_FRAMES). Without it the
  * program passes on the host's Linux too, which shows the other checks
  * expect what Linux does.
  * Exit 0 when every check holds; else the line number of the failed check.
@@ -19,6 +21,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <alder/syscall.h>
 
 #define CHECK(c)                                                                                             \
 	do {                                                                                                 \
@@ -35,6 +38,14 @@
 #define ANON (MAP_PRIVATE | MAP_ANONYMOUS)
 /* Far from the program (0x400000), the stack and the kernel's own choices. */
 #define HINT ((uintptr_t)0x200000000ull)
+
+/* Free physical frames, from the native SYS_INFO (only under Alder). */
+static long free_frames(void)
+{
+	unsigned long v = 0;
+	long r = syscall(SYS_INFO, ALDER_INFO_FREE_FRAMES, &v);
+	return r == 0 ? (long)v : -1;
+}
 
 static int all_bytes(const unsigned char *p, size_t n, unsigned char v)
 {
@@ -168,6 +179,20 @@ int main(int argc, char **argv)
 		CHECK_ERR(mremap(m, PG, 2 * PG, MREMAP_MAYMOVE) == MAP_FAILED, ENOMEM);
 		CHECK(m[0] == 9); /* still there */
 		CHECK(munmap(m, PG) == 0);
+
+		/* munmap of the middle half of 1 MiB of written private
+		 * memory frees its 128 frames now (a little slack above for
+		 * the kernel's own bookkeeping). */
+		unsigned char *big = mmap(NULL, 256 * PG, RW, ANON, -1, 0);
+		CHECK(big != MAP_FAILED);
+		memset(big, 0x33, 256 * PG);
+		long f0 = free_frames();
+		CHECK(f0 > 0);
+		CHECK(munmap(big + 64 * PG, 128 * PG) == 0);
+		long gain = free_frames() - f0;
+		CHECK(gain >= 128 && gain <= 128 + 24);
+		CHECK(all_bytes(big, 64 * PG, 0x33) && all_bytes(big + 192 * PG, 64 * PG, 0x33));
+		CHECK(munmap(big, 256 * PG) == 0);
 	}
 	/* mremap argument errors (Linux's too). */
 	unsigned char *m = mmap(NULL, PG, RW, ANON, -1, 0);

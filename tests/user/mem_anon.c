@@ -16,6 +16,10 @@
  *             does not overlap anything
  *   self rw   SYS_SPACE_RW on the caller's own space reads and writes its
  *             memory, faulting in untouched pages
+ *   partial   unmapping part of a mapping frees the frames of its pages at
+ *             once when nothing else can reach them (no handle, no other
+ *             mapping of them, no copy-on-write view); when something can,
+ *             they stay and still hold their data
  * Exits 0 if every check passed.
  */
 #include <umem.h>
@@ -331,6 +335,102 @@ static void test_self_rw(void)
 	EXPECT(u_handle_close(h) == 0);
 }
 
+/* Unmap [lo, hi) of n written pages at BASE; the free-frame gain. */
+static int64_t unmap_gain(uint64_t lo, uint64_t hi)
+{
+	uint64_t f0 = free_frames();
+
+	unmap(BASE + lo * PAGE, (hi - lo) * PAGE);
+	return (int64_t)(free_frames() - f0);
+}
+
+/* Unmap [lo, hi) of pages something else still reaches: no frame of
+ * theirs may come back. */
+static void unmap_keeps(uint64_t lo, uint64_t hi, const char *what)
+{
+	int64_t gain = unmap_gain(lo, hi);
+
+	if (gain >= (int64_t)(hi - lo))
+		u_expect_fail(__FILE__, __LINE__, "%s: unmapping %lu pages freed %ld frames", what, hi - lo, gain);
+}
+
+static void write_pages(uint64_t n, uint8_t base)
+{
+	for (uint64_t i = 0; i < n; i++)
+		((volatile uint8_t *)BASE)[i * PAGE] = (uint8_t)(base + i);
+}
+
+/* Pages [from, to) at at hold what write_pages(., base) wrote; else zero. */
+static void expect_pages(uint64_t at, uint64_t from, uint64_t to, uint8_t base, const char *what)
+{
+	for (uint64_t i = from; i < to; i++) {
+		if (!page_is((const volatile uint8_t *)(at + i * PAGE), (uint8_t)(base + i), 0)) {
+			u_expect_fail(__FILE__, __LINE__, "%s: page %lu lost its data", what, i);
+			return;
+		}
+	}
+}
+
+static void test_partial_unmap(void)
+{
+	/* 1 MiB, private (handle closed), every page written; unmap the
+	 * middle half: its 128 frames come back now. */
+	const uint64_t n = 256, lo = 64, hi = 192;
+	alder_handle_t h = create(n * PAGE);
+
+	map_at(h, 0, BASE, n * PAGE, RW);
+	EXPECT(u_handle_close(h) == 0);
+	write_pages(n, 1);
+	int64_t gain = unmap_gain(lo, hi);
+	if (gain < (int64_t)(hi - lo) || gain > (int64_t)(hi - lo) + SLACK)
+		u_expect_fail(__FILE__, __LINE__,
+			      "unmapping %lu written private pages freed %ld frames, expected %lu..%lu",
+			      hi - lo, gain, hi - lo, hi - lo + SLACK);
+	expect_pages(BASE, 0, lo, 1, "below the hole");
+	expect_pages(BASE, hi, n, 1, "above the hole");
+	uint64_t f0 = free_frames();
+	unmap(BASE, n * PAGE);
+	if (frames_back_to(f0 + (n - (hi - lo))) < f0 + (n - (hi - lo)))
+		u_expect_fail(__FILE__, __LINE__, "the rest of the mapping: frames not returned");
+
+	/* An open handle keeps the pages: mapped again, they hold their data. */
+	h = create(8 * PAGE);
+	map_at(h, 0, BASE, 8 * PAGE, RW);
+	write_pages(8, 0x40);
+	unmap_keeps(2, 6, "handle open");
+	map_at(h, 2 * PAGE, BASE + 2 * PAGE, 4 * PAGE, RW);
+	expect_pages(BASE, 0, 8, 0x40, "handle open, mapped again");
+	unmap(BASE, 8 * PAGE);
+	EXPECT(u_handle_close(h) == 0);
+
+	/* Another mapping of the same pages keeps them (handle closed; the
+	 * alias is read only afterwards, so it faults the frames in then). */
+	const uint64_t alias = BASE + 16 * PAGE;
+	h = create(8 * PAGE);
+	map_at(h, 0, BASE, 8 * PAGE, RW);
+	map_at(h, 0, alias, 8 * PAGE, ALDER_PROT_READ);
+	EXPECT(u_handle_close(h) == 0);
+	write_pages(8, 0x50);
+	unmap_keeps(2, 6, "second mapping");
+	expect_pages(alias, 0, 8, 0x50, "second mapping");
+	unmap(BASE, 8 * PAGE);
+	unmap(alias, 8 * PAGE);
+
+	/* So does a copy-on-write view of them (both handles closed). */
+	h = create(8 * PAGE);
+	map_at(h, 0, BASE, 8 * PAGE, RW);
+	write_pages(8, 0x60);
+	long v = u_mem_create_cow(h, 0, 8 * PAGE);
+	CHECK(v > 0);
+	map_at((alder_handle_t)v, 0, alias, 8 * PAGE, ALDER_PROT_READ);
+	EXPECT(u_handle_close(h) == 0);
+	EXPECT(u_handle_close((alder_handle_t)v) == 0);
+	unmap_keeps(2, 6, "copy-on-write view");
+	expect_pages(alias, 0, 8, 0x60, "copy-on-write view");
+	unmap(BASE, 8 * PAGE);
+	unmap(alias, 8 * PAGE);
+}
+
 int main(const char *arg, size_t arg_len)
 {
 	test_sizes();
@@ -339,5 +439,6 @@ int main(const char *arg, size_t arg_len)
 	test_close_while_mapped();
 	test_kernel_chosen();
 	test_self_rw();
+	test_partial_unmap();
 	return u_test_end("mem_anon");
 }

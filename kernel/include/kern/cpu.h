@@ -21,6 +21,8 @@ struct runqueue {
 	struct list queues[SCHED_PRIOS];
 	uint32_t bitmap;            /* bit p set: queues[p] non-empty */
 	uint32_t nr;                /* threads queued */
+	uint32_t nr_movable;        /* of those, not pinned (pin == 0); other
+	                               CPUs read it without the lock */
 };
 
 /*
@@ -66,6 +68,10 @@ struct cpu {
 	uint64_t ticks;
 	uint64_t irq_count;
 	uint64_t ctx_switches;
+	/* Set (atomic exchange) by idle CPUs at their tick, cleared here at
+	 * every switch: still set at a later tick means no switch since
+	 * (sched.c, worth_stealing). */
+	uint32_t steal_probe;
 	volatile uint32_t need_resched; /* set by IPIs and wakeups; checked on IRQ return */
 
 	uint64_t gdt[8] __aligned(16);

@@ -1,10 +1,19 @@
 /*
  * Spinlocks: ticket locks, so CPUs get a contended lock in the order they
- * asked for it (no CPU starves behind a faster one). spin_lock_irqsave()
- * disables interrupts on the local CPU before taking the lock and
- * spin_unlock_irqrestore() restores the previous state; use those for any
- * lock an interrupt handler may take. Plain spin_lock() is for locks never
- * taken in interrupt context.
+ * asked for it (a CPU that releases a lock and asks again at once queues
+ * behind the CPUs already waiting, instead of winning by having the line
+ * in its cache).
+ *
+ * spin_lock_irqsave() disables interrupts on the local CPU before taking
+ * the lock and spin_unlock_irqrestore() restores the previous state; use
+ * those for any lock an interrupt handler may take. Plain spin_lock() is for
+ * callers that have interrupts off already: a CPU holding a ticket must not
+ * be preempted, or every CPU queued behind it would wait for it to be
+ * scheduled again (asserted when a CPU has to wait).
+ *
+ * While a CPU waits for a lock it serves cross-CPU calls (smp_call_poll):
+ * the holder may be waiting for this CPU to flush its TLB, and with
+ * interrupts off the call IPI would never be taken.
  *
  * The uncontended paths are inline (a handful of instructions: the kernel
  * takes dozens of locks per system call); waiting is in spinlock.c.
@@ -80,6 +89,15 @@ static inline void spin_unlock_irqrestore(spinlock_t *l, unsigned long flags)
 {
 	spin_unlock(l);
 	irq_restore(flags);
+}
+
+/* CPUs waiting for the lock (not counting the holder); for tests. */
+static inline uint32_t spin_waiters(const spinlock_t *l)
+{
+	uint32_t t = l->tickets;
+	uint16_t d = (uint16_t)((uint16_t)(t >> 16) - (uint16_t)t);
+
+	return d ? d - 1u : 0;
 }
 
 /* True when held by the calling CPU; for assert() in _locked functions. */

@@ -70,6 +70,15 @@ struct memobj_view {
 void memobj_attach(struct memobj *m, struct memobj_view *v, paddr_t pml4, uint64_t start, uint64_t first,
 		   uint64_t npages);
 void memobj_detach(struct memobj *m, struct memobj_view *v);
+/*
+ * memobj_detach for a mapping that was unmapped (its translations already
+ * flushed from every TLB): also free the frames of the pages it showed when
+ * no one can ever reach them again — an anonymous object with no handle,
+ * no derived object, no kernel user, whose other mappings do not show any
+ * of those pages. A partial unmap of private anonymous memory so gives its
+ * frames back at once, not when the object dies.
+ */
+void memobj_detach_release(struct memobj *m, struct memobj_view *v);
 /* Change an attached view's range (mapping splits). */
 void memobj_view_update(struct memobj *m, struct memobj_view *v, uint64_t start, uint64_t first, uint64_t npages);
 uint64_t memobj_gen(struct memobj *m);
