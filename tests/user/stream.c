@@ -1031,7 +1031,7 @@ static void bad_inputs(struct u_queue *q)
 	refuse_raw(q, l, (uint64_t)(uintptr_t)a, ALDER_STREAM_MAX_CHAIN + 1, 0, -ALDER_EINVAL, "count 33");
 	refuse_raw(q, l, (uint64_t)(uintptr_t)a, 1ull << 62, 0, -ALDER_EINVAL, "count 2^62");
 	refuse_raw(q, l, (uint64_t)(uintptr_t)a, ~0ull, 0, -ALDER_EINVAL, "count -1");
-	refuse_raw(q, l, (uint64_t)(uintptr_t)a, 1, 1, -ALDER_EINVAL, "args[2] set");
+	refuse_raw(q, l, (uint64_t)(uintptr_t)a, 1, 1ull << 40, -ALDER_EINVAL, "args[2]: unknown chain flag");
 
 	/* Every field; the bad action is the last of three. */
 #define BADI(err, index, what, ...)                                                                          \
