@@ -14,6 +14,7 @@
 #include <kern/log.h>
 #include <kern/pmm.h>
 #include <kern/process.h>
+#include <kern/stream.h>
 #include <kern/string.h>
 #include <alder/memory.h>
 #include <kern/thread.h>
@@ -407,6 +408,9 @@ void process_thread_gone(struct process *p)
 		/* Handles go now, not when the last reference does: objects in
 		 * them (a peer lane, say) must see this process gone. */
 		handle_table_destroy(&p->handles);
+		/* Then its stream chains: one may hold the last reference
+		 * to something that would end it (its own lane, its queue). */
+		stream_process_gone(p);
 		waitq_wake_all(&p->exited);
 		process_ended(p);
 	}

@@ -39,6 +39,7 @@
 #include <kern/log.h>
 #include <kern/process.h>
 #include <kern/spinlock.h>
+#include <kern/stream.h>
 #include <kern/stream_match.h>
 #include <kern/string.h>
 #include <kern/syscall.h>
@@ -98,12 +99,16 @@ struct stream_chain {
 	bool cancel_requested;	  /* under stream_lock */
 	bool no_writeback;	  /* ALDER_STREAM_NO_WRITEBACK */
 	struct kobj *lane_held;	  /* ALDER_STREAM_DROP_LANE: the lane, let go at completion */
+	struct list live_link;	  /* under stream_lock: on live_chains from submission to completion */
 	struct alder_action *uacts; /* [sm.count], the actions as copied in; same allocation */
 	struct stream_act *acts;    /* [sm.count], ditto */
 	struct sm_action *smacts;   /* [sm.count], the core's records, ditto */
 };
 
 static spinlock_t stream_lock = SPINLOCK_INIT;
+/* Every submitted chain until it completes (live_link, under stream_lock),
+ * so a process's chains can be cancelled when it ends. */
+static struct list live_chains = LIST_INIT(live_chains);
 
 /* Decisions to carry out in the streamd thread (sm_action.link, on
  * worker_wq.lock, which also guards the thread's sleep). */
@@ -526,6 +531,9 @@ static void chain_complete(struct stream_chain *c)
 	 * be freed by kop_complete. At most one child lane per action. */
 	struct kobj *lanes[ALDER_STREAM_MAX_CHAIN + 1];
 	uint32_t nlanes = 0;
+	unsigned long f = spin_lock_irqsave(&stream_lock);
+	list_remove(&c->live_link);
+	spin_unlock_irqrestore(&stream_lock, f);
 	if (c->lane_held)
 		lanes[nlanes++] = c->lane_held;
 	for (uint32_t i = 0; i < c->sm.count; i++) {
@@ -879,6 +887,7 @@ static int64_t stream_op_submit(struct kop_submit *sub)
 	sm_batch_init(&b);
 	unsigned long f = spin_lock_irqsave(&stream_lock);
 	c->submitted = true;
+	list_append(&live_chains, &c->live_link);
 	if (c->cancel_requested)
 		sm_cancel(&c->sm, -ALDER_ECANCELED, &b); /* cancelled before it was queued */
 	else
@@ -891,6 +900,29 @@ static int64_t stream_op_submit(struct kop_submit *sub)
 	return KOP_STARTED;
 }
 QUEUE_OP_REGISTER(ALDER_OP_STREAM, stream_op_submit);
+
+/*
+ * p has no threads left (process.c, after its handles are gone): cancel
+ * every chain it submitted that is still waiting. Without this a chain
+ * that holds what would end it — a pushed handle of its own lane or of
+ * its queue — would keep the conversation, the queue and the process's
+ * memory forever. Thread context.
+ */
+void stream_process_gone(struct process *p)
+{
+	struct sm_batch b;
+
+	sm_batch_init(&b);
+	unsigned long f = spin_lock_irqsave(&stream_lock);
+	list_for_each(it, &live_chains)
+	{
+		struct stream_chain *c = list_entry(it, struct stream_chain, live_link);
+		if (c->proc == p)
+			sm_cancel(&c->sm, -ALDER_ECANCELED, &b);
+	}
+	spin_unlock_irqrestore(&stream_lock, f);
+	stream_defer(&b);
+}
 
 /* ---- SYS_STREAM_CREATE ---- */
 

@@ -1219,8 +1219,8 @@ static void exitchild_waiter(void *arg)
 static void case_exitchild(void)
 {
 	static struct u_queue q, q2;
-	static struct alder_action a1, a2, a3[2], a4, a5;
-	alder_handle_t s1[2], s2[2], s3[2], s4[2], mem;
+	static struct alder_action a1, a2, a3[2], a4, a5, a6, a7, a8[2], a9;
+	alder_handle_t s1[2], s2[2], s3[2], s4[2], s5[2], s6[2], s7[2], mem;
 	struct peer pe;
 
 	new_queue(&q);
@@ -1241,6 +1241,25 @@ static void case_exitchild(void)
 	submit(&q2, s4[0], &a4, 1, 4);
 	a5 = u_act_send(buf, MiB); /* on the other lane of s1: meets a1 */
 	submit(&q2, s1[1], &a5, 1, 5);
+	/* Chains holding what would end them: a push of their own lane, a
+	 * push of their own queue; only the process's end can cancel them. */
+	stream_pair(s5);
+	stream_pair(s6);
+	a6 = u_act_push(s5[0], ALDER_RIGHTS_ALL);
+	submit(&q, s5[0], &a6, 1, 6);
+	CHECK_EQ(u_handle_close(s5[1]), 0);
+	a7 = u_act_push(q2.handle, ALDER_RIGHTS_ALL);
+	submit(&q2, s6[0], &a7, 1, 7);
+	/* A transient offer and a chain that dropped its lane, both waiting. */
+	a8[0] = u_act_offer_transient();
+	a8[1] = u_act_recv(buf, 16);
+	submit(&q, s6[0], a8, 2, 8);
+	stream_pair(s7);
+	a9 = u_act_recv(buf, 16);
+	struct alder_sqe s = u_sqe_stream(9, s7[1], &a9, 1);
+	s.args[2] = ALDER_STREAM_DROP_LANE;
+	CHECK_EQ(u_queue_push(&q, &s), 0);
+	CHECK_EQ(u_queue_enter(q.handle, 1, 0, 0), 1);
 	peer_start(&pe, 0, exitchild_waiter, &q);
 	sys_sleep(10 * MS);
 }

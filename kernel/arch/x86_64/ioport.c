@@ -125,7 +125,8 @@ void arch_switch_io_bitmap(struct thread *prev, struct thread *next)
 {
 	struct cpu *c = this_cpu();
 	if (__atomic_load_n(&io_count, __ATOMIC_ACQUIRE) == 0) {
-		io_load(c, NULL);
+		if (io_cpu[c->id].dirty) /* else the TSS denies everything already */
+			io_load(c, NULL);
 		return;
 	}
 	if (prev && prev->state == THREAD_DEAD) {
