@@ -374,22 +374,23 @@ static queue_op_fn queue_op_lookup(uint32_t op)
 	return op < ALDER_OP_COUNT ? queue_op_table[op] : NULL;
 }
 
-/* Run one accepted SQE (its CQ slot reserved). No locks held. */
-static void dispatch(struct queue *q, struct process *p, const struct alder_sqe *sqe)
+/* Run the accepted SQE in sub (its CQ slot reserved). No locks held. */
+static void dispatch(struct kop_submit *sub)
 {
-	struct kop_submit sub = {.queue = q, .proc = p, .sqe = *sqe, .started = false};
+	struct queue *q = sub->queue;
+	const struct alder_sqe *sqe = &sub->sqe;
 	int64_t r;
 	if ((sqe->flags & ~ALDER_SQE_FLAGS_ALL) || sqe->reserved || sqe->op >= ALDER_OP_COUNT) {
 		r = -ALDER_EINVAL;
 	} else {
 		queue_op_fn fn = queue_op_lookup(sqe->op);
-		r = fn ? fn(&sub) : -ALDER_ENOSYS;
+		r = fn ? fn(sub) : -ALDER_ENOSYS;
 	}
 	if (r == KOP_STARTED) {
-		assert(sub.started);
+		assert(sub->started);
 		return;
 	}
-	assert(!sub.started);
+	assert(!sub->started);
 	unsigned long f = spin_lock_irqsave(&q->lock);
 	bool posted = post_locked(q, sqe->context, r, 0, 0, (sqe->flags & ALDER_SQE_SKIP_SUCCESS) != 0);
 	spin_unlock_irqrestore(&q->lock, f);
@@ -480,9 +481,10 @@ static long sys_queue_enter(uint64_t handle, uint64_t to_submit, uint64_t min_co
 	}
 
 	uint64_t submitted = 0;
-	struct alder_sqe sqe;
-	while (submitted < to_submit && take_sqe(q, &sqe)) {
-		dispatch(q, p, &sqe);
+	struct kop_submit sub = {.queue = q, .proc = p};
+	while (submitted < to_submit && take_sqe(q, &sub.sqe)) {
+		sub.started = false;
+		dispatch(&sub);
 		submitted++;
 	}
 	r = (long)submitted;
