@@ -49,7 +49,10 @@
  *
  * Data is copied once, directly from the sender's memory to the receiver's
  * (page by page through the kernel's direct map, no intermediate buffer), at
- * the moment the actions meet, by whichever side completed the pair.
+ * the moment the actions meet, by whichever side completed the pair. A SEND
+ * of at most ALDER_ACTION_INLINE_MAX bytes from a buffer is read when the
+ * chain is submitted instead (like inline data), so a later change to the
+ * buffer is not seen; the buffer must stay mapped until the CQE either way.
  *
  * Completion. A chain completes with ONE CQE when all its actions are
  * resolved: result = the status of the first failed action in array order,
