@@ -130,6 +130,8 @@ static const struct init_test init_tests[] = {
     {"musl_clock", "/tests/musl/clock", "alder", EXPECT_EXIT(0)},
     {"musl_syscalls", "/tests/musl/syscalls", "alder", EXPECT_EXIT(0)},
     {"musl_shimfuzz", "/tests/musl/shimfuzz", "", EXPECT_EXIT(0)},
+    {"sysfuzz_1", "/tests/sysfuzz", "seed=1 count=20000", EXPECT_EXIT(0)},
+    {"sysfuzz_2", "/tests/sysfuzz", "seed=2 count=20000 race=1", EXPECT_EXIT(0)},
     {"observe", "/tests/observe", "", EXPECT_EXIT(0)},
     {"mem_depth", "/tests/mem_depth", "", EXPECT_EXIT(0)},
     {"hw_noroot", "/tests/hw_noroot", "", EXPECT_EXIT(0)},
@@ -294,8 +296,8 @@ static void init_bench(uint64_t first_tsc)
 static const struct init_test init_fuzz_runs[] = {
     {"sysfuzz_long_1", "/tests/sysfuzz", "seed=101 count=400000", EXPECT_EXIT(0)},
     {"sysfuzz_long_2", "/tests/sysfuzz", "seed=202 count=400000", EXPECT_EXIT(0)},
-    {"sysfuzz_long_3", "/tests/sysfuzz", "seed=303 count=400000", EXPECT_EXIT(0)},
-    {"sysfuzz_long_4", "/tests/sysfuzz", "seed=404 count=400000", EXPECT_EXIT(0)},
+    {"sysfuzz_long_3", "/tests/sysfuzz", "seed=303 count=400000 race=1", EXPECT_EXIT(0)},
+    {"sysfuzz_long_4", "/tests/sysfuzz", "seed=404 count=400000 race=1", EXPECT_EXIT(0)},
 };
 
 static void init_fuzz_mode(void)

@@ -2463,7 +2463,7 @@ static void gen_action(struct alder_action *a)
 		memset(a, 0, sizeof(*a));
 		a->type = chance(92) ? 1 + (uint32_t)below(ALDER_ACTION_TYPE_COUNT - 1) : (uint32_t)gen_int();
 		if (chance(15))
-			a->flags = chance(50) ? (uint32_t)below(8) : (uint32_t)rnd();
+			a->flags = chance(50) ? (uint32_t)below(16) : (uint32_t)rnd();
 		switch (a->type) {
 		case ALDER_ACTION_OFFER:
 		case ALDER_ACTION_ACCEPT:
@@ -2550,7 +2550,7 @@ static void gen_good_action(struct alder_action *a, uint32_t t, bool last)
 	case ALDER_ACTION_OFFER:
 	case ALDER_ACTION_ACCEPT:
 		if (!last && chance(30))
-			a->flags = ALDER_ACTION_CHAIN;
+			a->flags = ALDER_ACTION_CHAIN | (chance(30) ? ALDER_ACTION_NO_HANDLE : 0);
 		break;
 	case ALDER_ACTION_SEND:
 		switch (below(3)) {
@@ -2840,6 +2840,28 @@ static void main_queue_close(void)
 	npend = 0;
 }
 
+/*
+ * Whether the kernel will consume (close) the handle of SQE s when it takes
+ * it: an ALDER_OP_STREAM with ALDER_STREAM_DROP_LANE whose SQE and
+ * arguments pass the checks made before the lane is looked up, on a handle
+ * that is a lane (stream.h: "DROP_LANE").
+ */
+static bool drops_lane(const struct alder_sqe *s)
+{
+	struct alder_handle_info info;
+
+	if (s->op != ALDER_OP_STREAM || !(s->args[2] & ALDER_STREAM_DROP_LANE))
+		return false;
+	if ((s->flags & ~ALDER_SQE_FLAGS_ALL) || s->reserved || (s->args[2] & ~(uint64_t)ALDER_STREAM_FLAGS_ALL) ||
+	    s->args[3] || s->args[1] == 0 || s->args[1] > ALDER_STREAM_MAX_CHAIN)
+		return false;
+	uint64_t at = s->args[0], len = s->args[1] * sizeof(struct alder_action);
+	if (at >= ULIB_USER_END || len > ULIB_USER_END - at || at < PAGE)
+		return false;
+	return is_live(s->handle) && !reg[s->handle].fixed && u_handle_info(s->handle, &info) == 0 &&
+	       info.type == ALDER_OBJ_LANE;
+}
+
 static void queue_step(void)
 {
 	struct alder_sqe s, conv[2];
@@ -2891,6 +2913,8 @@ static void queue_step(void)
 		conv[1].handle = lb;
 		gen_conversation(&conv[0].args[0], &conv[1].args[0], &conv[0].args[1]);
 		conv[1].args[1] = conv[0].args[1];
+		if (chance(10)) /* the second side replies and hangs up */
+			conv[1].args[2] = ALDER_STREAM_DROP_LANE | (chance(50) ? ALDER_STREAM_NO_WRITEBACK : 0);
 		nconv = 2;
 		n = 2 + (unsigned)below(2);
 	}
@@ -2904,8 +2928,30 @@ static void queue_step(void)
 		struct pend *p = &pend[s.context % PEND_SLOTS];
 		if (p->used)
 			break; /* an old one still in flight there */
+		/*
+		 * A chain that drops its lane closes that handle when the kernel
+		 * takes the SQE, which could be at any later enter; so hand it
+		 * over now, alone, into a queue with room, and forget the
+		 * handle once it is taken (or do not drop it after all).
+		 */
+		bool drop = drops_lane(&s);
+		if (drop) {
+			u_queue_enter(mq.handle, u_queue_sq_pending(&mq), 0, 0);
+			drain_main();
+			if (u_queue_sq_pending(&mq) || mq.hdr->in_flight + 1 >= MAIN_CQ) {
+				s.args[2] &= ~(uint64_t)ALDER_STREAM_DROP_LANE;
+				drop = false;
+			}
+		}
 		if (u_queue_push(&mq, &s) != 0)
 			break;
+		if (drop) {
+			u_queue_enter(mq.handle, 1, 0, 0);
+			if (u_queue_sq_pending(&mq) == 0)
+				reg_del(s.handle);
+			else
+				fail("a DROP_LANE chain was not taken by a queue with room");
+		}
 		*p = (struct pend){.ctx = s.context,
 				   .call = call_index,
 				   .op = s.op,
@@ -3705,7 +3751,9 @@ static int worker_main(void)
 	settle(&objs1, &free1);
 	/* Children we abandoned stay our children until we exit (we cannot
 	 * wait for them): the driver checks after that. */
-	if (objs1 != objs0 && !st.abandoned)
+	/* Nor can a chain that carries its own lanes and queue end while we
+	 * live: the kernel cancels it when we exit, and the driver checks. */
+	if (objs1 != objs0 && !st.abandoned && !st.cycles)
 		fail("live objects after closing everything: %lu, at the start: %lu%s", objs1, objs0,
 		     st.cycles ? " (chains that carry their own lanes and queue were left in flight: "
 				 "nothing but the kernel can reclaim them; skip=cycle leaves them out)"
