@@ -131,7 +131,7 @@ static const struct init_test init_tests[] = {
     {"musl_syscalls", "/tests/musl/syscalls", "alder", EXPECT_EXIT(0)},
     {"musl_shimfuzz", "/tests/musl/shimfuzz", "", EXPECT_EXIT(0)},
     {"sysfuzz_1", "/tests/sysfuzz", "seed=1 count=20000", EXPECT_EXIT(0)},
-    {"sysfuzz_2", "/tests/sysfuzz", "seed=2 count=20000 race=1", EXPECT_EXIT(0)},
+    {"sysfuzz_2", "/tests/sysfuzz", "seed=2 count=20000", EXPECT_EXIT(0)},
     {"observe", "/tests/observe", "", EXPECT_EXIT(0)},
     {"mem_depth", "/tests/mem_depth", "", EXPECT_EXIT(0)},
     {"hw_noroot", "/tests/hw_noroot", "", EXPECT_EXIT(0)},
