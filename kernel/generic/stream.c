@@ -359,6 +359,22 @@ static int copy_data(struct stream_act *snd, struct stream_act *rcv, uint64_t to
 	unsigned pieces = 0;
 	int r = 0;
 
+	/* The common small case: the sender's bytes are in the kernel
+	 * already (inline, or read at submission) and the receiver has one
+	 * buffer. A fault falls through to the walk, which says where. */
+	if ((snd->u->flags & ALDER_ACTION_INLINE) || snd->copied) {
+		uint8_t *src = snd->copied ? snd->kdata : snd->u->data;
+		if (rcv->u->flags & ALDER_ACTION_INLINE) {
+			memcpy(rcv->u->data, src, total);
+			*done = total;
+			return 0;
+		}
+		if (!(rcv->u->flags & ALDER_ACTION_SG) &&
+		    !vmspace_rw(chain_of(rcv)->proc->space, rcv->u->buf, src, total, true)) {
+			*done = total;
+			return 0;
+		}
+	}
 	walk_init(&s, snd);
 	walk_init(&d, rcv);
 	while (n_done < total) {
