@@ -535,6 +535,15 @@ bool pmm_is_managed(paddr_t addr)
 	return pmm_managed(addr >> PAGE_SHIFT, 1);
 }
 
+void pmm_span(paddr_t *lo, paddr_t *hi)
+{
+	*lo = *hi = 0;
+	if (pmm_nranges > 0) {
+		*lo = pmm_ranges[0].first << PAGE_SHIFT;
+		*hi = pmm_ranges[pmm_nranges - 1].end << PAGE_SHIFT;
+	}
+}
+
 /* ---- Counters ---- */
 
 /* The counters are read without the lock: each is a snapshot, and the three

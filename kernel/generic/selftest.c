@@ -147,6 +147,135 @@ SELFTEST(heap)
 	return NULL;
 }
 
+/*
+ * The heap's magazines (debug off) under real concurrency: two threads per
+ * CPU allocate objects of every class, swap each into a shared table and
+ * free what they take out (so most objects are freed on another CPU than
+ * the one that allocated them), while this thread makes the other CPUs do
+ * the same in interrupt context (cross-CPU calls). Every object is checked
+ * when freed; afterwards heap_trim() must bring the heap back exactly.
+ */
+#define MAGTEST_SLOTS 64
+#define MAGTEST_OPS 3000
+
+struct magtest {
+	void *slots[MAGTEST_SLOTS]; /* swapped with __atomic_exchange_n */
+	uint32_t bad;		    /* objects found damaged (atomic) */
+	struct join join;
+};
+
+/* An object: its size and a tag, then the tag's low byte to the end. */
+static void *magtest_new(uint32_t tag)
+{
+	uint32_t size = 8 + (tag * 2654435761u) % (2048 - 8 + 1);
+	uint8_t *p = kmalloc(size);
+	if (!p)
+		return NULL;
+	memset(p, (uint8_t)tag, size);
+	((uint32_t *)p)[0] = size;
+	((uint32_t *)p)[1] = tag;
+	return p;
+}
+
+static void magtest_free(struct magtest *t, uint8_t *p)
+{
+	uint32_t size = ((uint32_t *)p)[0], tag = ((uint32_t *)p)[1];
+	bool ok = size >= 8 && size <= 2048;
+	for (uint32_t i = 8; ok && i < size; i++)
+		ok = p[i] == (uint8_t)tag;
+	if (!ok)
+		__atomic_add_fetch(&t->bad, 1, __ATOMIC_RELAXED);
+	kfree(p);
+}
+
+static void magtest_swap(struct magtest *t, uint32_t tag)
+{
+	void *p = magtest_new(tag);
+	if (!p) {
+		__atomic_add_fetch(&t->bad, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	void *old = __atomic_exchange_n(&t->slots[tag % MAGTEST_SLOTS], p, __ATOMIC_ACQ_REL);
+	if (old)
+		magtest_free(t, old);
+}
+
+static void magtest_thread(void *arg)
+{
+	struct magtest *t = arg;
+	uint32_t tag = this_cpu()->id * 7919u + 1;
+	for (int i = 0; i < MAGTEST_OPS; i++) {
+		tag = tag * 1103515245u + 12345u;
+		magtest_swap(t, tag >> 8);
+		if (i % 64 == 0) /* a burst through one CPU's magazines */
+			for (int k = 0; k < 24; k++)
+				magtest_free(t, magtest_new(tag + (uint32_t)k));
+	}
+	join_done(&t->join);
+}
+
+static void magtest_call(void *arg)
+{
+	uint32_t tag = (uint32_t)clock_ns() ^ (this_cpu()->id << 20);
+	for (int k = 0; k < 8; k++)
+		magtest_swap(arg, tag + (uint32_t)k * 40503u);
+}
+
+static const char *magtest_run(struct magtest *t)
+{
+	size_t cached = 0;
+	uint32_t n = 2 * cpu_count;
+	join_init(&t->join, n);
+	for (uint32_t i = 0; i < n; i++)
+		ST_CHECK(spawn("magtest", magtest_thread, t, i % cpu_count + 1));
+	for (int r = 0; r < 40; r++) {
+		struct heap_stats st;
+		smp_call_others(magtest_call, t);
+		thread_sleep_until(clock_ns() + 200000u);
+		heap_get_stats(&st);
+		cached = MAX(cached, st.cached);
+	}
+	ST_CHECK(join_wait(&t->join, 30000));
+	for (int i = 0; i < MAGTEST_SLOTS; i++)
+		if (t->slots[i])
+			magtest_free(t, __atomic_exchange_n(&t->slots[i], NULL, __ATOMIC_ACQ_REL));
+	ST_CHECK(__atomic_load_n(&t->bad, __ATOMIC_RELAXED) == 0);
+	ST_CHECK(cached > 0); /* the magazines were in use */
+	return NULL;
+}
+
+/* Bytes and frames the heap holds once its threads are gone and trimmed. */
+static void magtest_settle(struct heap_stats *st)
+{
+	thread_sleep_until(clock_ns() + 20000000u); /* dead threads are freed */
+	heap_trim();
+	heap_get_stats(st);
+}
+
+SELFTEST(heap_magazines)
+{
+	static struct magtest t;
+	struct heap_stats s0, s1;
+	bool was = heap_set_debug(false);
+	const char *err = NULL;
+	/* Round 0 warms up the caches its threads need (thread structs). */
+	for (int round = 0; round < 2 && !err; round++) {
+		memset(&t, 0, sizeof(t));
+		if (round == 1)
+			magtest_settle(&s0);
+		err = magtest_run(&t);
+	}
+	magtest_settle(&s1);
+	heap_set_debug(was);
+	if (err)
+		return err;
+	ST_CHECK(s0.cached == 0 && s1.cached == 0);
+	ST_CHECK(s1.bytes_in_use == s0.bytes_in_use);
+	ST_CHECK(s1.frames_in_use == s0.frames_in_use);
+	ST_CHECK(s1.allocs - s0.allocs == s1.frees - s0.frees);
+	return NULL;
+}
+
 SELFTEST(paging_map_unmap)
 {
 	paddr_t frame = pmm_alloc();

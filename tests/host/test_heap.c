@@ -1,7 +1,10 @@
 /*
  * Host unit tests of the kernel heap (kernel/generic/heap.c) on top of the
  * real frame allocator (kernel/generic/pmm.c), both built into this file.
- * Each test starts from fresh fake physical memory filled with junk.
+ * Each test starts from fresh fake physical memory filled with junk, with
+ * debug on; the magazine tests turn it off. MAX_CPUS (4) fake CPUs: a test
+ * "moves" to another by calling on_cpu(), and smp_call_others() runs its
+ * function on each of the others in turn.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +19,35 @@
 #include <string.h>
 
 #define MEM_BYTES (64ull << 20)
+
+/* The stand-ins kern/cpu.h, arch/cpu.h and arch/apic.h leave to the test. */
+struct cpu cpus[MAX_CPUS];
+uint32_t cpu_count = MAX_CPUS;
+struct cpu *host_cpu = &cpus[0];
+bool host_irqs_on = true;
+bool smp_percpu_ready = true;
+static unsigned ipi_calls;
+
+void smp_call_others(void (*fn)(void *), void *arg)
+{
+	struct cpu *me = host_cpu;
+	bool irqs = host_irqs_on;
+	for (uint32_t i = 0; i < cpu_count; i++) {
+		if (&cpus[i] == me)
+			continue;
+		host_cpu = &cpus[i];
+		host_irqs_on = false; /* as in an IPI handler */
+		fn(arg);
+		ipi_calls++;
+	}
+	host_cpu = me;
+	host_irqs_on = irqs;
+}
+
+static void on_cpu(unsigned i)
+{
+	host_cpu = &cpus[i];
+}
 
 /* panic() must happen in stmt, with substr in its message. */
 #define EXPECT_PANIC(stmt, substr)                                                                           \
@@ -39,9 +71,26 @@ static int setup(void **state)
 	memset(host_phys_base, 0xa5, MEM_BYTES);
 	struct mem_region r = {0, MEM_BYTES};
 	pmm_init(&r, 1);
+	for (unsigned i = 0; i < MAX_CPUS; i++) {
+		cpus[i].self = &cpus[i];
+		cpus[i].id = i;
+	}
+	on_cpu(0);
+	host_irqs_on = true;
+	heap_init(); /* forgets the previous test's magazines */
+	/* Every CPU makes its magazines (a frame each, kept) before the
+	 * baseline, so that the tests' balance checks can be exact. */
+	heap_set_debug(false);
+	for (unsigned i = 0; i < MAX_CPUS; i++) {
+		on_cpu(i);
+		kfree(kmalloc(1));
+		assert_non_null(heap_blocks[i]);
+	}
+	on_cpu(0);
 	heap_set_debug(true);
-	heap_init();
+	heap_trim();
 	heap_get_stats(&base);
+	assert_int_equal(base.cached, 0);
 	return 0;
 }
 
@@ -80,6 +129,15 @@ static size_t class_of(size_t size)
 	return c;
 }
 
+/* The state in the meta word of p, an object of a kmalloc cache. */
+static unsigned obj_state(const void *p)
+{
+	struct slab *s = slab_base(p, PAGE_SIZE);
+	size_t i = slab_index(s->cache, s, (uintptr_t)p);
+	assert_true(i != SIZE_MAX);
+	return meta_state(*slab_meta(s->cache, s, i));
+}
+
 static void fill(void *p, size_t n, uint32_t seed)
 {
 	uint8_t *b = p;
@@ -109,10 +167,11 @@ static void test_size_classes(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
 		p[i] = kmalloc(sizes[i]);
 		assert_non_null(p[i]);
-		assert_int_equal((uintptr_t)p[i] % 16, 0);
+		/* Aligned to the size class, not just to 16. */
+		assert_int_equal((uintptr_t)p[i] % class_of(sizes[i]), 0);
 		struct slab *s = slab_base(p[i], PAGE_SIZE);
 		assert_non_null(s);
-		assert_int_equal(s->magic, SLAB_MAGIC);
+		assert_int_equal(s->magic, KSLAB_MAGIC);
 		assert_int_equal(s->cache->obj_size, class_of(sizes[i]));
 		assert_true(s->cache->flags & CACHE_KMALLOC);
 		/* In debug mode the slack after the request is a red zone. */
@@ -448,9 +507,9 @@ static void test_double_free(void **state)
 	(void)o2;
 }
 
-static void test_foreign_pointers(void **state)
+static void foreign_pointers(bool debug)
 {
-	(void)state;
+	heap_set_debug(debug);
 	char *p = kmalloc(64);
 	EXPECT_PANIC(kfree(p + 16), "not the start of an object");
 	EXPECT_PANIC(kfree(p + 1), "not the start of an object");
@@ -492,6 +551,20 @@ static void test_foreign_pointers(void **state)
 	check_balanced();
 }
 
+static void test_foreign_pointers(void **state)
+{
+	(void)state;
+	foreign_pointers(true);
+}
+
+/* The same with debug off: kfree's fast path sends every one of them to
+ * the slow path, which diagnoses it. */
+static void test_foreign_pointers_fast(void **state)
+{
+	(void)state;
+	foreign_pointers(false);
+}
+
 static void test_overflow(void **state)
 {
 	(void)state;
@@ -510,7 +583,7 @@ static void test_overflow(void **state)
 
 /* Objects remember how they were allocated and freed, so turning debug on
  * or off with objects live never reports a false corruption; with debug off
- * nothing is poisoned. */
+ * nothing is poisoned, and turning it on poisons what the magazines held. */
 static void test_debug_toggle(void **state)
 {
 	(void)state;
@@ -518,17 +591,39 @@ static void test_debug_toggle(void **state)
 	char *a = kmalloc(20);
 	char *b = kmalloc(20);
 	memset(a, 0x11, 32); /* no red zone while debug is off: slack is free */
-	kfree(b);
+	kfree(b);	     /* into this CPU's magazine */
 	assert_int_not_equal((uint8_t)b[8], HEAP_POISON);
-	b[10] = 3; /* not poisoned, so not checked */
+	b[10] = 3; /* free but not poisoned, so not checked */
 
-	heap_set_debug(true);
+	heap_set_debug(true); /* empties the magazines, poisoning */
+	assert_int_equal(heap_blocks[0]->mag[1].count, 0);
+	assert_int_equal((uint8_t)b[10], HEAP_POISON);
 	kfree(a); /* allocated without a red zone: not checked */
 	assert_int_equal((uint8_t)a[8], HEAP_POISON);
 	assert_ptr_equal(kmalloc(20), a);
-	assert_ptr_equal(kmalloc(20), b); /* freed unpoisoned: not checked */
+	assert_ptr_equal(kmalloc(20), b); /* flushed last, so next */
 	kfree(a);
 	kfree(b);
+
+	/* An object freed unpoisoned straight to its slab (a full magazine
+	 * flushed with debug off) is not checked once debug is on. */
+	heap_set_debug(false);
+	enum { N = HEAP_MAG_SIZE + 1 };
+	char *p[N];
+	for (int i = 0; i < N; i++)
+		p[i] = kmalloc(20);
+	for (int i = 0; i < N; i++)
+		kfree(p[i]); /* more than a magazine holds: some are flushed */
+	assert_true(heap_blocks[0]->mag[1].count <= HEAP_MAG_SIZE);
+	int flushed = -1;
+	for (int i = 0; i < N && flushed < 0; i++)
+		if (obj_state(p[i]) == OBJ_FREE)
+			flushed = i;
+	assert_true(flushed >= 0);
+	p[flushed][12] = 7;
+	heap_set_debug(true);
+	for (int i = 0; i < 2 * N; i++)
+		assert_non_null(kmalloc(20)); /* p[flushed] among them, not reported */
 
 	/* And debug on again catches a write after free as before. */
 	a = kmalloc(20);
@@ -546,6 +641,19 @@ static uint64_t rnd(void)
 	rng_state ^= rng_state >> 7;
 	rng_state ^= rng_state << 17;
 	return rng_state;
+}
+
+/* kzalloc (zero) or kmalloc size bytes, check the zeroing, fill from seed. */
+static uint8_t *alloc_filled(size_t size, bool zero, uint32_t seed)
+{
+	uint8_t *p = zero ? kzalloc(size) : kmalloc(size);
+	assert_non_null(p);
+	assert_int_equal((uintptr_t)p % 16, 0);
+	if (zero)
+		for (size_t k = 0; k < size; k++)
+			assert_int_equal(p[k], 0);
+	fill(p, size, seed);
+	return p;
 }
 
 static void test_random_stress(void **state)
@@ -584,13 +692,15 @@ static void test_random_stress(void **state)
 			size = 1 + rnd() % (rnd() % 8 ? 256 : 2048);
 		else
 			size = 2049 + rnd() % 30000;
-		uint8_t *p = cached ? kmem_cache_alloc(c) : zero ? kzalloc(size) : kmalloc(size);
-		assert_non_null(p);
-		assert_int_equal((uintptr_t)p % (cached ? 8 : 16), 0);
-		if (zero)
-			for (size_t k = 0; k < size; k++)
-				assert_int_equal(p[k], 0);
-		fill(p, size, op);
+		uint8_t *p;
+		if (cached) {
+			p = kmem_cache_alloc(c);
+			assert_non_null(p);
+			assert_int_equal((uintptr_t)p % 8, 0);
+			fill(p, size, op);
+		} else {
+			p = alloc_filled(size, zero, op);
+		}
 		live[nlive].p = p;
 		live[nlive].size = size;
 		live[nlive].seed = op;
@@ -612,6 +722,317 @@ static void test_random_stress(void **state)
 	check_balanced();
 }
 
+/* ---- Magazines (debug off) ---- */
+
+/* Class index of a kmalloc size, for heap_blocks[cpu]->mag[]. */
+static unsigned mag_of(size_t size)
+{
+	return kmalloc_class(size);
+}
+
+static void check_stats(const struct heap_stats *want)
+{
+	struct heap_stats s = stats();
+	assert_int_equal(s.bytes_in_use, want->bytes_in_use);
+	assert_int_equal(s.allocs, want->allocs);
+	assert_int_equal(s.frees, want->frees);
+}
+
+/* An object freed goes to this CPU's magazine and is the next one handed
+ * out; the counters stay exact; the interrupt flag comes back as it was. */
+static void test_mag_reuse(void **state)
+{
+	(void)state;
+	heap_set_debug(false);
+	struct heap_stats want = stats();
+	struct heap_mag *m = &heap_blocks[0]->mag[mag_of(100)];
+
+	char *p = kmalloc(100);
+	assert_non_null(p);
+	assert_int_equal(obj_state(p), OBJ_ALLOC);
+	assert_int_equal(m->count, MAG_BATCH - 1); /* refilled, one handed out */
+	want.allocs++;
+	want.bytes_in_use += 100;
+	check_stats(&want);
+	/* No red zone, no poison with debug off: the whole slot is usable. */
+	memset(p, 0x5a, 128);
+
+	kfree(p);
+	assert_int_equal(obj_state(p), OBJ_CACHED);
+	assert_int_equal(m->count, MAG_BATCH);
+	assert_ptr_equal(m->obj[MAG_BATCH - 1], p);
+	assert_int_equal(stats().cached, MAG_BATCH);
+	want.frees++;
+	want.bytes_in_use -= 100;
+	check_stats(&want);
+
+	assert_ptr_equal(kmalloc(128), p); /* same class, last in first out */
+	want.allocs++;
+	want.bytes_in_use += 128;
+	check_stats(&want);
+	kfree(p);
+	want.frees++;
+	want.bytes_in_use -= 128;
+	check_stats(&want);
+	assert_true(host_irqs_on);
+
+	/* Called with interrupts off, they stay off. */
+	host_irqs_on = false;
+	void *q = kmalloc(100);
+	assert_false(host_irqs_on);
+	kfree(q);
+	assert_false(host_irqs_on);
+	host_irqs_on = true;
+
+	/* kzalloc zeroes what a magazine hands out. */
+	char *z = kzalloc(100);
+	assert_ptr_equal(z, q);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(z[i], 0);
+	kfree(z);
+
+	check_balanced(); /* the shrink empties the magazines */
+	for (unsigned k = 0; k < KMALLOC_NCLASSES; k++)
+		assert_int_equal(heap_blocks[0]->mag[k].count, 0);
+}
+
+/* Double frees are caught whether the object sits in a magazine or was
+ * flushed back to its slab, and the failed free changes nothing. */
+static void test_mag_double_free(void **state)
+{
+	(void)state;
+	heap_set_debug(false);
+	struct heap_mag *m = &heap_blocks[0]->mag[mag_of(40)];
+	void *p = kmalloc(40);
+	void *keep = kmalloc(40); /* keeps the slab alive */
+	kfree(p);
+	uint32_t n = m->count;
+	EXPECT_PANIC(kfree(p), "double free");
+	assert_non_null(strstr(host_panic_msg, "kmalloc-64"));
+	assert_int_equal(m->count, n);
+	assert_int_equal(obj_state(p), OBJ_CACHED);
+	assert_true(host_irqs_on);
+
+	/* Back in its slab. */
+	assert_int_equal(heap_trim(), 0); /* keep holds the only slab */
+	assert_int_equal(m->count, 0);
+	assert_int_equal(obj_state(p), OBJ_FREE);
+	EXPECT_PANIC(kfree(p), "double free");
+
+	/* From another CPU, while it is in this one's magazine. */
+	void *q = kmalloc(40);
+	kfree(q);
+	on_cpu(2);
+	EXPECT_PANIC(kfree(q), "double free");
+	assert_int_equal(heap_blocks[2]->mag[mag_of(40)].count, 0);
+	on_cpu(0);
+
+	kfree(keep);
+	check_balanced();
+}
+
+/* More objects than a magazine holds: refills and flushes of MAG_BATCH,
+ * the magazine never over capacity, every object in exactly one place. */
+static void test_mag_flush_refill(void **state)
+{
+	(void)state;
+	heap_set_debug(false);
+	enum { N = 300 };
+	static char *p[N];
+	struct heap_mag *m = &heap_blocks[0]->mag[mag_of(32)];
+	struct heap_stats want = stats();
+	for (int i = 0; i < N; i++) {
+		p[i] = kmalloc(32);
+		assert_non_null(p[i]);
+		assert_true(m->count < MAG_BATCH);
+		fill(p[i], 32, (uint32_t)i);
+	}
+	want.allocs += N;
+	want.bytes_in_use += N * 32;
+	check_stats(&want);
+	for (int i = 0; i < N; i++) {
+		check_fill(p[i], 32, (uint32_t)i);
+		kfree(p[i]);
+		assert_true(m->count >= 1 && m->count <= HEAP_MAG_SIZE);
+	}
+	want.frees += N;
+	want.bytes_in_use -= N * 32;
+	check_stats(&want);
+	/* What the magazine holds is cached, everything else free. */
+	size_t cached = 0;
+	for (int i = 0; i < N; i++) {
+		unsigned st = obj_state(p[i]);
+		assert_true(st == OBJ_CACHED || st == OBJ_FREE);
+		cached += st == OBJ_CACHED;
+	}
+	assert_int_equal(cached, m->count);
+	for (uint32_t k = 0; k < m->count; k++)
+		assert_int_equal(meta_state(*m->meta[k]), OBJ_CACHED);
+	/* Slabs that emptied went back as they emptied (but for the magazine's
+	 * objects and HEAP_EMPTY_KEEP). */
+	assert_true(stats().frames_in_use <= base.frames_in_use + HEAP_MAG_SIZE + HEAP_EMPTY_KEEP);
+	check_balanced();
+}
+
+/* Allocated on one CPU, freed on another: the object joins the freeing
+ * CPU's magazine; the counters, summed over CPUs, stay exact; a shrink
+ * empties every CPU's magazines. */
+static void test_mag_cross_cpu(void **state)
+{
+	(void)state;
+	heap_set_debug(false);
+	enum { N = 10 };
+	unsigned k = mag_of(64);
+	void *p[N];
+	struct heap_stats want = stats();
+	on_cpu(0);
+	for (int i = 0; i < N; i++)
+		p[i] = kmalloc(64);
+	on_cpu(1);
+	for (int i = 0; i < N; i++)
+		kfree(p[i]);
+	assert_int_equal(heap_blocks[1]->mag[k].count, N);
+	assert_int_equal(heap_blocks[0]->mag[k].count, 2 * MAG_BATCH - N);
+	want.allocs += N;
+	want.frees += N;
+	check_stats(&want); /* bytes: CPU 0 added, CPU 1 took away */
+
+	assert_ptr_equal(kmalloc(64), p[N - 1]);
+	on_cpu(3);
+	kfree(p[N - 1]);
+	assert_int_equal(heap_blocks[3]->mag[k].count, 1);
+	want.allocs++;
+	want.frees++;
+	check_stats(&want);
+
+	unsigned calls = ipi_calls;
+	on_cpu(2);
+	kmem_cache_shrink(kmalloc_caches[k]);
+	assert_int_equal(ipi_calls, calls + MAX_CPUS - 1);
+	for (unsigned c = 0; c < MAX_CPUS; c++)
+		assert_int_equal(heap_blocks[c]->mag[k].count, 0);
+	on_cpu(0);
+	check_balanced();
+}
+
+/* Turning debug on empties every CPU's magazines, poisoned, so a write to
+ * one of those objects is caught when it is handed out again. */
+static void test_mag_debug_on_drains(void **state)
+{
+	(void)state;
+	heap_set_debug(false);
+	char *p[MAX_CPUS];
+	for (unsigned c = 0; c < MAX_CPUS; c++) {
+		on_cpu(c);
+		p[c] = kmalloc(200);
+		kfree(p[c]);
+		assert_int_equal(obj_state(p[c]), OBJ_CACHED);
+	}
+	on_cpu(1);
+	size_t cached = 0;
+	for (unsigned c = 0; c < MAX_CPUS; c++)
+		cached += heap_blocks[c]->mag[mag_of(200)].count;
+	assert_true(cached >= MAX_CPUS);
+	assert_int_equal(stats().cached, cached);
+	heap_set_debug(true);
+	assert_int_equal(stats().cached, 0);
+	for (unsigned c = 0; c < MAX_CPUS; c++) {
+		assert_null(cpus[c].heap); /* the fast paths are off */
+		for (unsigned k = 0; k < KMALLOC_NCLASSES; k++)
+			assert_int_equal(heap_blocks[c]->mag[k].count, 0);
+		assert_int_equal(obj_state(p[c]), OBJ_POISONED);
+	}
+	/* No magazine in debug mode. */
+	void *q = kmalloc(200);
+	kfree(q);
+	assert_int_equal(heap_blocks[1]->mag[mag_of(200)].count, 0);
+	for (unsigned c = 0; c < MAX_CPUS; c++)
+		p[c][9] = 1;
+	EXPECT_PANIC(kmalloc(200), "write after free");
+
+	/* Debug off again: each CPU takes its magazines back when it next
+	 * allocates, the same frame as before. */
+	heap_set_debug(false);
+	struct heap_cpu *block = heap_blocks[3];
+	on_cpu(3);
+	assert_null(cpus[3].heap);
+	kfree(kmalloc(8));
+	assert_ptr_equal(cpus[3].heap, block);
+	assert_ptr_equal(heap_blocks[3], block);
+	assert_null(cpus[2].heap);
+}
+
+/* Out of memory with an empty magazine: NULL, nothing counted. */
+static void test_mag_oom(void **state)
+{
+	(void)state;
+	heap_set_debug(false);
+	size_t n = pmm_free_frames();
+	paddr_t *held = malloc(n * sizeof(*held));
+	assert_non_null(held);
+	for (size_t i = 0; i < n; i++)
+		held[i] = pmm_alloc();
+	struct heap_stats s = stats();
+	assert_null(kmalloc(32));
+	assert_null(kzalloc(500));
+	assert_true(host_irqs_on);
+	struct heap_stats s2 = stats();
+	assert_memory_equal(&s, &s2, sizeof(s));
+	for (size_t i = 0; i < n; i++)
+		pmm_free(held[i]);
+	free(held);
+	void *p = kmalloc(32);
+	assert_non_null(p);
+	kfree(p);
+	check_balanced();
+}
+
+/* Random kmalloc/kzalloc/kfree on random CPUs, debug switched on and off
+ * now and then: contents intact, counters exact, everything back. */
+static void test_mag_stress(void **state)
+{
+	(void)state;
+	rng_state = getenv("HEAP_SEED") ? strtoull(getenv("HEAP_SEED"), NULL, 0) : 0xabad1dea;
+	enum { MAXLIVE = 2000, OPS = 60000 };
+	static struct {
+		uint8_t *p;
+		size_t size;
+		uint32_t seed;
+	} live[MAXLIVE];
+	size_t nlive = 0, bytes = 0;
+	heap_set_debug(false);
+	for (uint32_t op = 0; op < OPS; op++) {
+		on_cpu(rnd() % MAX_CPUS);
+		if (op % 5000 == 4999)
+			heap_set_debug(op % 10000 == 4999);
+		if (nlive > 0 && (rnd() % 100 < 48 || nlive == MAXLIVE)) {
+			size_t i = rnd() % nlive;
+			check_fill(live[i].p, live[i].size, live[i].seed);
+			kfree(live[i].p);
+			bytes -= live[i].size;
+			live[i] = live[--nlive];
+		} else {
+			size_t size =
+			    rnd() % 100 < 97 ? 1 + rnd() % (rnd() % 4 ? 128 : 2048) : 2049 + rnd() % 9000;
+			live[nlive].p = alloc_filled(size, rnd() % 8 == 0, op);
+			live[nlive].size = size;
+			live[nlive].seed = op;
+			nlive++;
+			bytes += size;
+		}
+		assert_true(host_irqs_on);
+		if (op % 512 == 0)
+			assert_int_equal(stats().bytes_in_use, base.bytes_in_use + bytes);
+	}
+	while (nlive > 0) {
+		nlive--;
+		check_fill(live[nlive].p, live[nlive].size, live[nlive].seed);
+		kfree(live[nlive].p);
+	}
+	on_cpu(0);
+	check_balanced();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -629,9 +1050,17 @@ int main(void)
 	    cmocka_unit_test_setup(test_use_after_free_deep, setup),
 	    cmocka_unit_test_setup(test_double_free, setup),
 	    cmocka_unit_test_setup(test_foreign_pointers, setup),
+	    cmocka_unit_test_setup(test_foreign_pointers_fast, setup),
 	    cmocka_unit_test_setup(test_overflow, setup),
 	    cmocka_unit_test_setup(test_debug_toggle, setup),
 	    cmocka_unit_test_setup(test_random_stress, setup),
+	    cmocka_unit_test_setup(test_mag_reuse, setup),
+	    cmocka_unit_test_setup(test_mag_double_free, setup),
+	    cmocka_unit_test_setup(test_mag_flush_refill, setup),
+	    cmocka_unit_test_setup(test_mag_cross_cpu, setup),
+	    cmocka_unit_test_setup(test_mag_debug_on_drains, setup),
+	    cmocka_unit_test_setup(test_mag_oom, setup),
+	    cmocka_unit_test_setup(test_mag_stress, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

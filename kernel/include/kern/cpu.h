@@ -14,6 +14,7 @@
 #define SCHED_PRIOS 8 /* 0 = highest */
 
 struct thread;
+struct heap_cpu;
 
 struct runqueue {
 	spinlock_t lock;            /* protects everything below, and the
@@ -74,6 +75,10 @@ struct cpu {
 	uint32_t steal_probe;
 	volatile uint32_t need_resched; /* set by IPIs and wakeups; checked on IRQ return */
 
+	/* The heap's magazines and counters while this CPU uses them, else
+	 * NULL (heap.c only; read with this_cpu_heap()). */
+	struct heap_cpu *heap;
+
 	uint64_t gdt[8] __aligned(16);
 	struct tss tss;
 	uint8_t *ist_stacks[3];
@@ -87,6 +92,20 @@ static inline struct cpu *this_cpu(void)
 	struct cpu *c;
 	__asm__ volatile("mov %%gs:0, %0" : "=r"(c));
 	return c;
+}
+
+/*
+ * this_cpu()->heap in one instruction, for the heap's fast paths. Unlike
+ * this_cpu(), valid from kmain's first instruction on: kmain points GS at
+ * cpus[0] before anything else, and the field is NULL until heap.c sets it
+ * (self, read by this_cpu(), only becomes valid in cpu_setup_common).
+ * Interrupts must be off for the result to stay this CPU's.
+ */
+static inline struct heap_cpu *this_cpu_heap(void)
+{
+	struct heap_cpu *h;
+	__asm__ volatile("mov %%gs:%c1, %0" : "=r"(h) : "i"(__builtin_offsetof(struct cpu, heap)));
+	return h;
 }
 
 #define CPU_OFF_KSTACK 8

@@ -62,6 +62,12 @@ void pmm_free_contig(paddr_t first, size_t count);
 /* True if the frame holding addr is one the allocator manages (free or in
  * use). Lock-free: the managed set is fixed by pmm_init. */
 bool pmm_is_managed(paddr_t addr);
+/* [*lo, *hi): from the first managed frame to the end of the last, holes
+ * included (both 0 with no memory). Fixed by pmm_init. Every address in it is
+ * in the direct map once paging_init has built it (kern/vm.h), so a check
+ * against it is a cheap, if coarse, "could this be one of the allocator's
+ * frames" before reading through a pointer. */
+void pmm_span(paddr_t *lo, paddr_t *hi);
 
 size_t pmm_free_frames(void);
 /* Frames managed: the usable regions less frame 0 and the allocator's own
