@@ -111,6 +111,7 @@ static const struct init_test init_tests[] = {
     {"stream_exit", "/tests/stream", "exit", EXPECT_EXIT(0)},
     {"stream_flags", "/tests/stream", "flags", EXPECT_EXIT(0)},
     {"ipc_cross_reqresp", "/tests/ipc_cross", "reqresp", EXPECT_EXIT(0)},
+    {"ipc_cross_oneshot", "/tests/ipc_cross", "oneshot", EXPECT_EXIT(0)},
     {"ipc_cross_big", "/tests/ipc_cross", "big", EXPECT_EXIT(0)},
     {"ipc_cross_bad", "/tests/ipc_cross", "bad", EXPECT_EXIT(0)},
     {"ipc_cross_creds", "/tests/ipc_cross", "creds", EXPECT_EXIT(0)},

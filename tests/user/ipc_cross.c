@@ -186,16 +186,22 @@ static void expect_quiet(struct u_queue *q, uint64_t ms)
 	CHECK_EQ(u_queue_cq_ready(q), 0);
 }
 
-/* Start the echo server on a new stream; returns its pid, our lane in *lane. */
-static long echo_start(alder_handle_t *lane)
+/* Start the echo server (argument mode) on a new stream; returns its pid,
+ * our lane in *lane. */
+static long echo_start_mode(alder_handle_t *lane, const char *mode)
 {
 	alder_handle_t l[2];
 
 	must(u_stream_create(l), "stream_create");
-	long pid = must(sys_spawn_with(ECHO_PATH, strlen(ECHO_PATH), "", 0, l[1]), "spawn echo");
+	long pid = must(sys_spawn_with(ECHO_PATH, strlen(ECHO_PATH), mode, strlen(mode), l[1]), "spawn echo");
 	CHECK_EQ(u_handle_close(l[1]), 0); /* the server holds the only other end */
 	*lane = l[0];
 	return pid;
+}
+
+static long echo_start(alder_handle_t *lane)
+{
+	return echo_start_mode(lane, "");
 }
 
 /* sys_wait for pid and check how it ended. */
@@ -314,6 +320,56 @@ static void case_reqresp(void)
 	run(&q, conv, e, 2, -ALDER_EPIPE);
 	CHECK_EQ(e[1].status, -ALDER_EPIPE);
 	CHECK_EQ(u_handle_close(conv), 0);
+	CHECK_EQ(u_handle_close(lane), 0);
+	close_queue(&q);
+	expect_live(base);
+}
+
+/* ---- oneshot: one request per conversation ------------------------------ */
+
+static void case_oneshot(void)
+{
+	struct u_queue q;
+	alder_handle_t lane;
+	uint64_t base = u_live_settled();
+	static const uint64_t sizes[] = {0, 1, 16, 64, 65, 4097, 70000};
+
+	new_queue(&q, 16);
+	long pid = echo_start_mode(&lane, "oneshot");
+	CHECK(pid > 0);
+	/* Remote procedure calls with a transient offer: the small replies
+	 * come as detached SENDs that drop the server's lane, the larger
+	 * ones as a SEND the server waits for; nothing to close here. */
+	for (int round = 0; round < 3; round++) {
+		for (unsigned i = 0; i < U_ARRAY_SIZE(sizes); i++) {
+			fill(req_buf, sizes[i], i + 10 * (uint32_t)round);
+			struct alder_action a[3] = {u_act_offer_transient(), u_act_send(req_buf, sizes[i]),
+						    u_act_recv(resp_buf, sizeof(resp_buf))};
+			run(&q, lane, a, 3, 0);
+			CHECK_EQ(a[0].out_handle, 0);
+			CHECK_EQ(a[2].length, sizes[i]);
+			CHECK(memcmp(req_buf, resp_buf, sizes[i]) == 0);
+		}
+	}
+	/* With a lane of our own: after the reply the server has hung up, so
+	 * a second request on the conversation sees -EPIPE. */
+	struct alder_action b[3] = {u_act_offer(true), u_act_send("one", 3), u_act_recv(resp_buf, 8)};
+	run(&q, lane, b, 3, 0);
+	CHECK(b[0].out_handle > 0);
+	CHECK(memcmp(resp_buf, "one", 3) == 0);
+	struct alder_action c[2] = {u_act_send("two", 3), u_act_recv(resp_buf, 8)};
+	struct alder_cqe cq = run(&q, b[0].out_handle, c, 2, -ALDER_EPIPE);
+	CHECK_EQ(cq.aux[0], 0);
+	CHECK_EQ(u_handle_close(b[0].out_handle), 0);
+	/* A reply that does not fit our room: -EMSGSIZE, the server goes on. */
+	fill(req_buf, 40, 3);
+	struct alder_action d[3] = {u_act_offer_transient(), u_act_send(req_buf, 40), u_act_recv(resp_buf, 10)};
+	run(&q, lane, d, 3, -ALDER_EMSGSIZE);
+	CHECK_EQ(d[2].length, 40);
+	/* A client that asks and leaves before reading the reply. */
+	struct alder_action e[2] = {u_act_offer_transient(), u_act_send("bye", 3)};
+	run(&q, lane, e, 2, 0);
+	echo_quit(&q, lane, pid);
 	CHECK_EQ(u_handle_close(lane), 0);
 	close_queue(&q);
 	expect_live(base);
@@ -1067,6 +1123,7 @@ int main(const char *arg, size_t len)
 		bool child;
 	} cases[] = {
 	    {"reqresp", case_reqresp, false},
+	    {"oneshot", case_oneshot, false},
 	    {"big", case_big, false},
 	    {"bad", case_bad, false},
 	    {"creds", case_creds, false},
