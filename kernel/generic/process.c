@@ -65,6 +65,12 @@ static void process_free(struct process *p)
 	kfree(p);
 }
 
+struct process *process_get(struct process *p)
+{
+	__atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
+	return p;
+}
+
 void process_put(struct process *p)
 {
 	if (__atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) != 0)
@@ -215,7 +221,7 @@ struct thread *process_add_thread_stopped(struct process *p, uint64_t rip, uint6
 		*err = -ALDER_ESRCH;
 		return NULL;
 	}
-	__atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
+	process_get(p);
 	p->nthreads++;
 	list_append(&p->threads, &t->proc_link);
 	spin_unlock_irqrestore(&p->exited.lock, f);
@@ -329,7 +335,7 @@ long process_wait(uint32_t pid, struct alder_exit_info *info)
 		return -ALDER_ECHILD;
 	}
 	p->reaped = true; /* one waiter per child */
-	__atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
+	process_get(p);
 	spin_unlock_irqrestore(&table_lock, f);
 
 	long ret = pid;
@@ -374,8 +380,7 @@ static void process_ended(struct process *p)
 		 * once their creator (the only holder of their handles) ends. */
 		if ((c->supervisor_pid == p->pid || (c->parent_pid == p->pid && !c->started)) &&
 		    c->nthreads > 0) {
-			__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
-			kill[nkill++] = c;
+			kill[nkill++] = process_get(c);
 		}
 		bool orphan_done = (c->parent_pid == p->pid && c->nthreads == 0 && !c->reaped) ||
 				   (c == p && p->parent_pid == 0);

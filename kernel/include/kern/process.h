@@ -65,6 +65,10 @@ bool process_killed(struct process *p);
 /* A new thread in p entering user mode at rip with rsp and rdi = arg;
  * returns its tid, or -ALDER_ESRCH when p is exiting. */
 long process_add_thread(struct process *p, uint64_t rip, uint64_t rsp, uint64_t arg);
+/* Take a reference to p (the caller holds one already, or p's table slot
+ * under the table lock); returns p. The process struct, its space and its
+ * handle table stay until the matching process_put(). */
+struct process *process_get(struct process *p);
 /* Drop a reference (threads hold one each, the process table one). */
 void process_put(struct process *p);
 uint32_t process_count(void);
