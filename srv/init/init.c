@@ -135,6 +135,7 @@ static const struct init_test init_tests[] = {
     {"observe", "/tests/observe", "", EXPECT_EXIT(0)},
     {"mem_depth", "/tests/mem_depth", "", EXPECT_EXIT(0)},
     {"hw_noroot", "/tests/hw_noroot", "", EXPECT_EXIT(0)},
+    {"errnames", "/tests/errnames", "", EXPECT_EXIT(0)},
 
     {"fault_null", "/tests/fault_null", "", EXPECT_FAULT_AT(VEC_PF, 0)},
     {"fault_kernel_read", "/tests/fault_kernel_read", "", EXPECT_FAULT_AT(VEC_PF, KERNEL_IMAGE)},
