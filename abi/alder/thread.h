@@ -23,7 +23,10 @@
  *   ALDER_THREAD_RESUME  continue a stopped thread (-EBUSY if not stopped);
  *                        it goes on with its registers as they are now
  *   ALDER_THREAD_KILL    end the thread's whole process (how = ALDER_EXIT_KILLED)
- *   ALDER_THREAD_GETPID  returns the pid of the thread's process
+ *   ALDER_THREAD_GETPID  returns the pid of the thread's process, also
+ *                        after the thread has ended (so a parent can still
+ *                        learn the pid to wait for)
+ *   Every other operation on a thread that has ended returns -ESRCH.
  *
  * SYS_THREAD_REGS(thread, struct alder_regs *, write) (needs MANAGE): read
  *   or write a STOPPED thread's registers (-EBUSY otherwise). Writes are

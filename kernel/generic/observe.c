@@ -151,6 +151,8 @@ static long sys_thread_new(ARGS)
 
 static long thread_ctl(struct thread *t, uint64_t op)
 {
+	if (op == ALDER_THREAD_GETPID)
+		return t->pid; /* set before the handle existed; kept after the thread ends */
 	long r = 0;
 	unsigned long f = spin_lock_irqsave(&t->obs.lock);
 	if (t->gone) {
@@ -187,9 +189,6 @@ static long thread_ctl(struct thread *t, uint64_t op)
 		spin_unlock_irqrestore(&t->obs.lock, f);
 		process_kill(p); /* p is alive: t holds a reference to it */
 		return 0;
-	case ALDER_THREAD_GETPID:
-		r = p->pid;
-		break;
 	default:
 		r = -ALDER_EINVAL;
 	}

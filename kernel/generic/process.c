@@ -190,6 +190,7 @@ long process_spawn(const char *path, const char *arg, size_t arg_len, uint32_t p
 	p->started = true;
 	p->refs = 2; /* table + thread */
 	p->nthreads = 1;
+	t->pid = p->pid;
 	list_append(&p->threads, &t->proc_link);
 	long pid = p->pid;
 	thread_start(t);
@@ -223,6 +224,7 @@ struct thread *process_add_thread_stopped(struct process *p, uint64_t rip, uint6
 	}
 	process_get(p);
 	p->nthreads++;
+	t->pid = p->pid;
 	list_append(&p->threads, &t->proc_link);
 	spin_unlock_irqrestore(&p->exited.lock, f);
 	return t;

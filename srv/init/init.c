@@ -133,6 +133,7 @@ static const struct init_test init_tests[] = {
     {"sysfuzz_1", "/tests/sysfuzz", "seed=1 count=20000", EXPECT_EXIT(0)},
     {"sysfuzz_2", "/tests/sysfuzz", "seed=2 count=20000", EXPECT_EXIT(0)},
     {"observe", "/tests/observe", "", EXPECT_EXIT(0)},
+    {"thread_life_pid", "/tests/thread_life", "pid", EXPECT_EXIT(0)},
     {"mem_depth", "/tests/mem_depth", "", EXPECT_EXIT(0)},
     {"hw_noroot", "/tests/hw_noroot", "", EXPECT_EXIT(0)},
     {"errnames", "/tests/errnames", "", EXPECT_EXIT(0)},

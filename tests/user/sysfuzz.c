@@ -1116,6 +1116,16 @@ static void omap_drop(int i)
 	omaps[i] = omaps[--nomaps];
 }
 
+static struct alder_regs gone_probe; /* bookkeeping output */
+
+/* The thread behind h has ended: control calls other than GETPID (which
+ * answers for as long as the handle exists) fail with -ESRCH. Reading the
+ * registers is the one without side effects. */
+static bool thread_gone(int h)
+{
+	return BK3(SYS_THREAD_REGS, h, (uint64_t)(uintptr_t)&gone_probe, 0) == -ALDER_ESRCH;
+}
+
 /* A thread handle we have not seen: it can only have come through a
  * stream, so it cannot be a thread of our own space (those handles have no
  * TRANSFER right). */
@@ -1130,10 +1140,11 @@ static int adopt_thread(const struct alder_handle_info *in, int h)
 	tix = thr_alloc();
 	if (tix < 0)
 		return -1;
+	bool gone = pid < 0 || thread_gone(h);
 	thr[tix] = (struct trec){.koid = in->koid,
 				 .kind = pid == my_pid ? T_SELF : T_CHILD,
-				 .ending = pid < 0,
-				 .reaped = pid < 0,
+				 .ending = gone,
+				 .reaped = gone,
 				 .started = true, /* unknown: assume it may run */
 				 .pid = pid};
 	return tix;
@@ -1251,8 +1262,7 @@ static void self_thread_finish(int tix)
 		return;
 	}
 	for (int i = 0; i < 300; i++) {
-		long r = BK3(SYS_THREAD_CTL, h, ALDER_THREAD_GETPID, 0);
-		if (r == -ALDER_ESRCH) {
+		if (thread_gone(h)) {
 			t->ending = true;
 			return;
 		}
@@ -3834,9 +3844,7 @@ static void warm_kernel_stacks(void)
 	for (int i = 0; i < n; i++)
 		u_thread_ctl((alder_handle_t)t[i], ALDER_THREAD_START, 0);
 	for (int i = 0; i < n; i++) {
-		for (int k = 0;
-		     k < 1000 && u_thread_ctl((alder_handle_t)t[i], ALDER_THREAD_GETPID, 0) != -ALDER_ESRCH;
-		     k++)
+		for (int k = 0; k < 1000 && !thread_gone((int)t[i]); k++)
 			sys_sleep(U_NS_PER_MS / 10);
 		u_handle_close((alder_handle_t)t[i]);
 	}

@@ -28,6 +28,8 @@ struct thread {
 	vaddr_t kstack_base;          /* lowest mapped byte (guard page below) */
 	struct process *proc;         /* NULL for kernel threads */
 	uint32_t tid;
+	uint32_t pid;                 /* proc's pid, set when the thread joins it; kept after the
+	                               * thread ends (ALDER_THREAD_GETPID); 0 for kernel threads */
 	char name[24];
 
 	/* Protected by the lock of the run queue of cpus[cpu]. */
