@@ -15,6 +15,11 @@
  *   call whose number is not native stops the faulting thread and becomes
  *   an observation (below) instead of killing it or reaching the small
  *   Linux shim. Rights: all.
+ *   A thread that was never started ends when nothing names it any more
+ *   (its last handle is closed and no operation holds it): nobody can
+ *   start it then. A new process it was made with ends with it
+ *   (ALDER_EXIT_KILLED) and leaves the process table at once — SYS_WAIT on
+ *   its pid returns -ECHILD, unless that wait had already begun.
  *
  * SYS_THREAD_CTL(thread, op, arg) (needs MANAGE):
  *   ALDER_THREAD_START   start a created thread (-EBUSY if already started)

@@ -137,15 +137,12 @@ static long sys_thread_new(ARGS)
 	struct thread *t = process_add_thread_stopped(p, entry, stack, arg, &err);
 	if (!t) {
 		if (fresh)
-			process_kill(p); /* no threads: ends at once... */
+			process_discard(p);
 		return err;
 	}
-	t->created = true;
-	long h = handle_install(&me->handles, kobj_get(&t->obj), ALDER_RIGHTS_ALL);
-	if (h < 0) {
-		kobj_put(&t->obj);
-		process_kill(p);
-	}
+	long h = handle_install(&me->handles, &t->obj, ALDER_RIGHTS_ALL);
+	if (h < 0)
+		kobj_put(&t->obj); /* the only outside reference: t ends (and a fresh p with it) */
 	return h;
 }
 
@@ -166,7 +163,7 @@ static long thread_ctl(struct thread *t, uint64_t op)
 			r = -ALDER_EBUSY;
 			break;
 		}
-		t->created = false;
+		__atomic_store_n(&t->created, false, __ATOMIC_RELEASE);
 		p->started = true;
 		thread_start(t);
 		break;

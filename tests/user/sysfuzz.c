@@ -1331,13 +1331,15 @@ static void before_close(int h)
 	}
 	/*
 	 * A child that never ran: sometimes let its last handle go as is.
-	 * Nothing can start, kill or wait for it then; the kernel must still
-	 * end it (at the latest when we exit): the driver's object count
-	 * after the worker says whether it did. We never wait for it.
+	 * Nothing can start, kill or wait for it then; the kernel must end
+	 * it and take it out of the process table at once: the object
+	 * counts after closing everything say whether it did. We never wait
+	 * for it.
 	 */
-	if (!t->started && !opt.race && !(opt.skip & SKIP_ABANDON) && st.abandoned < 8 && chance(30)) {
+	if (!t->started && !opt.race && !(opt.skip & SKIP_ABANDON) && st.abandoned < 64 && chance(30)) {
 		st.abandoned++;
 		t->reaped = true;
+		t->ending = true; /* the kernel's to end now: nothing for teardown to kill */
 		return;
 	}
 	child_kill(tix);
@@ -3759,11 +3761,11 @@ static int worker_main(void)
 
 	uint64_t objs1, free1;
 	settle(&objs1, &free1);
-	/* Children we abandoned stay our children until we exit (we cannot
-	 * wait for them): the driver checks after that. */
-	/* Nor can a chain that carries its own lanes and queue end while we
-	 * live: the kernel cancels it when we exit, and the driver checks. */
-	if (objs1 != objs0 && !st.abandoned && !st.cycles)
+	/* Children we abandoned end as soon as their last handle goes (they
+	 * are not ours to wait for any more), so they count here. A chain that
+	 * carries its own lanes and queue cannot end while we live: the
+	 * kernel cancels it when we exit, and the driver checks. */
+	if (objs1 != objs0 && !st.cycles)
 		fail("live objects after closing everything: %lu, at the start: %lu%s", objs1, objs0,
 		     st.cycles ? " (chains that carry their own lanes and queue were left in flight: "
 				 "nothing but the kernel can reclaim them; skip=cycle leaves them out)"
