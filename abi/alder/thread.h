@@ -15,6 +15,11 @@
  *   call whose number is not native stops the faulting thread and becomes
  *   an observation (below) instead of killing it or reaching the small
  *   Linux shim. Rights: all.
+ *   A thread that was never started ends when nothing names it any more
+ *   (its last handle is closed and no operation holds it): nobody can
+ *   start it then. A new process it was made with ends with it
+ *   (ALDER_EXIT_KILLED) and leaves the process table at once — SYS_WAIT on
+ *   its pid returns -ECHILD, unless that wait had already begun.
  *
  * SYS_THREAD_CTL(thread, op, arg) (needs MANAGE):
  *   ALDER_THREAD_START   start a created thread (-EBUSY if already started)
@@ -23,7 +28,10 @@
  *   ALDER_THREAD_RESUME  continue a stopped thread (-EBUSY if not stopped);
  *                        it goes on with its registers as they are now
  *   ALDER_THREAD_KILL    end the thread's whole process (how = ALDER_EXIT_KILLED)
- *   ALDER_THREAD_GETPID  returns the pid of the thread's process
+ *   ALDER_THREAD_GETPID  returns the pid of the thread's process, also
+ *                        after the thread has ended (so a parent can still
+ *                        learn the pid to wait for)
+ *   Every other operation on a thread that has ended returns -ESRCH.
  *
  * SYS_THREAD_REGS(thread, struct alder_regs *, write) (needs MANAGE): read
  *   or write a STOPPED thread's registers (-EBUSY otherwise). Writes are

@@ -18,12 +18,26 @@ void kobj_init(struct kobj *o, uint32_t type, const struct kobj_ops *ops)
 	o->type = type;
 	o->refs = 1;
 	o->ops = ops;
+	o->unreferenced = NULL;
 	o->koid = __atomic_fetch_add(&next_koid, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&live[type], 1, __ATOMIC_RELAXED);
 }
 
 void kobj_put(struct kobj *o)
 {
+	if (o->unreferenced) {
+		/* Drop ours at once while others remain; the put that would
+		 * leave one reference calls the hook first, still holding its
+		 * own, so exactly one put sees that moment. */
+		uint32_t n = __atomic_load_n(&o->refs, __ATOMIC_RELAXED);
+		while (n > 2 && !__atomic_compare_exchange_n(&o->refs, &n, n - 1, false, __ATOMIC_ACQ_REL,
+							     __ATOMIC_RELAXED))
+			;
+		if (n > 2)
+			return;
+		if (n == 2)
+			o->unreferenced(o);
+	}
 	uint32_t left = __atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL);
 	if (left)
 		return;

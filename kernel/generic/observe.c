@@ -137,20 +137,19 @@ static long sys_thread_new(ARGS)
 	struct thread *t = process_add_thread_stopped(p, entry, stack, arg, &err);
 	if (!t) {
 		if (fresh)
-			process_kill(p); /* no threads: ends at once... */
+			process_discard(p);
 		return err;
 	}
-	t->created = true;
-	long h = handle_install(&me->handles, kobj_get(&t->obj), ALDER_RIGHTS_ALL);
-	if (h < 0) {
-		kobj_put(&t->obj);
-		process_kill(p);
-	}
+	long h = handle_install(&me->handles, &t->obj, ALDER_RIGHTS_ALL);
+	if (h < 0)
+		kobj_put(&t->obj); /* the only outside reference: t ends (and a fresh p with it) */
 	return h;
 }
 
 static long thread_ctl(struct thread *t, uint64_t op)
 {
+	if (op == ALDER_THREAD_GETPID)
+		return t->pid; /* set before the handle existed; kept after the thread ends */
 	long r = 0;
 	unsigned long f = spin_lock_irqsave(&t->obs.lock);
 	if (t->gone) {
@@ -164,7 +163,7 @@ static long thread_ctl(struct thread *t, uint64_t op)
 			r = -ALDER_EBUSY;
 			break;
 		}
-		t->created = false;
+		__atomic_store_n(&t->created, false, __ATOMIC_RELEASE);
 		p->started = true;
 		thread_start(t);
 		break;
@@ -187,9 +186,6 @@ static long thread_ctl(struct thread *t, uint64_t op)
 		spin_unlock_irqrestore(&t->obs.lock, f);
 		process_kill(p); /* p is alive: t holds a reference to it */
 		return 0;
-	case ALDER_THREAD_GETPID:
-		r = p->pid;
-		break;
 	default:
 		r = -ALDER_EINVAL;
 	}

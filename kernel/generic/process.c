@@ -65,6 +65,12 @@ static void process_free(struct process *p)
 	kfree(p);
 }
 
+struct process *process_get(struct process *p)
+{
+	__atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
+	return p;
+}
+
 void process_put(struct process *p)
 {
 	if (__atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) != 0)
@@ -184,6 +190,7 @@ long process_spawn(const char *path, const char *arg, size_t arg_len, uint32_t p
 	p->started = true;
 	p->refs = 2; /* table + thread */
 	p->nthreads = 1;
+	t->pid = p->pid;
 	list_append(&p->threads, &t->proc_link);
 	long pid = p->pid;
 	thread_start(t);
@@ -199,7 +206,12 @@ fail:
 	return r;
 }
 
-struct thread *process_add_thread_stopped(struct process *p, uint64_t rip, uint64_t rsp, uint64_t arg, int *err)
+/* A new thread in p, not queued. created: it waits for ALDER_THREAD_START
+ * (set under p->exited.lock, so a kill that finds it in p's list ends
+ * it), and comes with a reference for the caller, taken before a kill can
+ * start it (and its end free it). */
+static struct thread *add_thread(struct process *p, uint64_t rip, uint64_t rsp, uint64_t arg, bool created,
+				 int *err)
 {
 	struct thread *t = thread_create_user(p, rip, rsp, arg, 0);
 	if (!t) {
@@ -215,17 +227,26 @@ struct thread *process_add_thread_stopped(struct process *p, uint64_t rip, uint6
 		*err = -ALDER_ESRCH;
 		return NULL;
 	}
-	__atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
+	process_get(p);
 	p->nthreads++;
+	t->pid = p->pid;
+	t->created = created; /* nobody else sees t yet */
+	if (created)
+		kobj_get(&t->obj);
 	list_append(&p->threads, &t->proc_link);
 	spin_unlock_irqrestore(&p->exited.lock, f);
 	return t;
 }
 
+struct thread *process_add_thread_stopped(struct process *p, uint64_t rip, uint64_t rsp, uint64_t arg, int *err)
+{
+	return add_thread(p, rip, rsp, arg, true, err);
+}
+
 long process_add_thread(struct process *p, uint64_t rip, uint64_t rsp, uint64_t arg)
 {
 	int err;
-	struct thread *t = process_add_thread_stopped(p, rip, rsp, arg, &err);
+	struct thread *t = add_thread(p, rip, rsp, arg, false, &err);
 	if (!t)
 		return err;
 	long tid = t->tid;
@@ -271,19 +292,31 @@ struct process *process_create(struct vmspace *space, uint32_t parent, uint32_t 
 }
 
 /*
+ * Take a never-started t out of the created state, to start it so that it
+ * exits at once in enter_user; false if it was started already. Claimed
+ * under t->obs.lock, the lock ALDER_THREAD_START takes, so a racing START
+ * cannot start it twice. p->exited.lock held (order: exited.lock,
+ * obs.lock, run-queue lock), and the caller starts t before dropping it:
+ * the other claimers that would otherwise wake a not-yet-started t
+ * (interrupt_thread) hold it too.
+ */
+static bool claim_created(struct thread *t)
+{
+	unsigned long f = spin_lock_irqsave(&t->obs.lock);
+	bool claimed = t->created;
+	__atomic_store_n(&t->created, false, __ATOMIC_RELEASE);
+	spin_unlock_irqrestore(&t->obs.lock, f);
+	return claimed;
+}
+
+/*
  * Make t leave: a never-started thread is started (it exits at once in
  * enter_user), others are woken or interrupted and exit on their way back
- * to user mode. t->created is claimed under t->obs.lock, the lock
- * ALDER_THREAD_START takes, so a racing START cannot start it twice.
- * p->exited.lock held (order: exited.lock, obs.lock, run-queue lock).
+ * to user mode. p->exited.lock held.
  */
 static void interrupt_thread(struct thread *t)
 {
-	unsigned long f = spin_lock_irqsave(&t->obs.lock);
-	bool start = t->created;
-	t->created = false;
-	spin_unlock_irqrestore(&t->obs.lock, f);
-	if (start) {
+	if (claim_created(t)) {
 		thread_start(t);
 		return;
 	}
@@ -291,13 +324,65 @@ static void interrupt_thread(struct thread *t)
 	ipi_send(t->cpu, VEC_IPI_RESCHED);
 }
 
-void process_kill(struct process *p)
+/* Fix p's status as killed unless it is set already. p->exited.lock held. */
+static void set_killed_locked(struct process *p)
 {
-	unsigned long f = spin_lock_irqsave(&p->exited.lock);
 	if (!p->exiting) {
 		p->exit = (struct alder_exit_info){ ALDER_EXIT_KILLED, 0, 0 };
 		__atomic_store_n(&p->exiting, true, __ATOMIC_SEQ_CST);
 	}
+}
+
+void process_drop_unstarted(struct thread *t)
+{
+	/* t->proc lives while t has not started (t holds it); a kill may start
+	 * t as soon as obs.lock goes, so hold p ourselves for the locks below
+	 * (taken in their order: exited.lock, then obs.lock in the claim). */
+	unsigned long f = spin_lock_irqsave(&t->obs.lock);
+	struct process *p = t->created ? process_get(t->proc) : NULL;
+	spin_unlock_irqrestore(&t->obs.lock, f);
+	if (!p)
+		return;
+	f = spin_lock_irqsave(&p->exited.lock);
+	if (claim_created(t)) {
+		t->dropped = true;
+		/* A process that never ran has only this thread (threads join a
+		 * process only from inside it): it ends with it, and nobody
+		 * wants its status. */
+		if (!p->started) {
+			set_killed_locked(p);
+			p->abandoned = true;
+		}
+		thread_start(t);
+	}
+	spin_unlock_irqrestore(&p->exited.lock, f);
+	process_put(p);
+}
+
+void process_discard(struct process *p)
+{
+	unsigned long f = spin_lock_irqsave(&p->exited.lock);
+	assert(p->nthreads == 0 && !p->started);
+	set_killed_locked(p);
+	spin_unlock_irqrestore(&p->exited.lock, f);
+	f = spin_lock_irqsave(&table_lock);
+	/* A waiter that guessed the pid takes the slot out itself. */
+	bool drop = !p->reaped;
+	for (int i = 0; i < MAX_PROCS && drop; i++) {
+		if (procs[i] == p) {
+			procs[i] = NULL;
+			break;
+		}
+	}
+	spin_unlock_irqrestore(&table_lock, f);
+	if (drop)
+		process_put(p); /* the table's reference */
+}
+
+void process_kill(struct process *p)
+{
+	unsigned long f = spin_lock_irqsave(&p->exited.lock);
+	set_killed_locked(p);
 	list_for_each(it, &p->threads) {
 		struct thread *t = list_entry(it, struct thread, proc_link);
 		if (t->state != THREAD_DEAD)
@@ -329,7 +414,7 @@ long process_wait(uint32_t pid, struct alder_exit_info *info)
 		return -ALDER_ECHILD;
 	}
 	p->reaped = true; /* one waiter per child */
-	__atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
+	process_get(p);
 	spin_unlock_irqrestore(&table_lock, f);
 
 	long ret = pid;
@@ -374,11 +459,10 @@ static void process_ended(struct process *p)
 		 * once their creator (the only holder of their handles) ends. */
 		if ((c->supervisor_pid == p->pid || (c->parent_pid == p->pid && !c->started)) &&
 		    c->nthreads > 0) {
-			__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);
-			kill[nkill++] = c;
+			kill[nkill++] = process_get(c);
 		}
 		bool orphan_done = (c->parent_pid == p->pid && c->nthreads == 0 && !c->reaped) ||
-				   (c == p && p->parent_pid == 0);
+				   (c == p && (p->parent_pid == 0 || (p->abandoned && !p->reaped)));
 		if (c->parent_pid == p->pid)
 			c->parent_pid = 0;
 		if (orphan_done) {

@@ -79,6 +79,20 @@ static void thread_destroy(struct kobj *o)
 	kmem_cache_free(thread_cache, t);
 }
 
+/*
+ * Nothing but the thread itself names it any more (kobj.unreferenced).
+ * A thread that was never started can now never be: end it. created only
+ * ever goes from true to false, and nobody holds t->obs.lock while it is
+ * true and drops a reference (observe.c), so the unlocked check is enough
+ * to stay away from that lock when there is nothing to do.
+ */
+static void thread_unreferenced(struct kobj *o)
+{
+	struct thread *t = container_of(o, struct thread, obj);
+	if (__atomic_load_n(&t->created, __ATOMIC_ACQUIRE))
+		process_drop_unstarted(t);
+}
+
 static const struct kobj_ops thread_ops = { "thread", thread_destroy };
 
 struct thread *thread_alloc_struct(void)
@@ -96,6 +110,7 @@ struct thread *thread_alloc_struct(void)
 	list_init(&t->proc_link);
 	waitq_init(&t->obs);
 	kobj_init(&t->obj, ALDER_OBJ_THREAD, &thread_ops);
+	t->obj.unreferenced = thread_unreferenced;
 	t->tid = __atomic_fetch_add(&next_tid, 1, __ATOMIC_RELAXED);
 	/* FXSAVE defaults: x87 control word 0x37f, MXCSR 0x1f80. */
 	t->fpu[0] = 0x7f;
@@ -140,8 +155,9 @@ struct thread *thread_create_kernel(const char *name, void (*fn)(void *), void *
 static void enter_user(void *arg)
 {
 	struct thread *t = arg;
-	/* Killed before it ever ran (a created thread of a dying process). */
-	if (t->proc && process_killed(t->proc))
+	/* Killed before it ever ran (a created thread of a dying process), or
+	 * its last handle went before anyone started it. */
+	if (t->proc && (process_killed(t->proc) || t->dropped))
 		thread_exit();
 	irq_disable();
 	arch_enter_user((struct trap_frame *)(uintptr_t)(t->kstack_top - sizeof(struct trap_frame)));

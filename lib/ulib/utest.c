@@ -46,6 +46,15 @@ void u_expect_fail(const char *file, int line, const char *fmt, ...)
 	u_printf("check failed: %s at %s:%d\n", msg, file, line);
 }
 
+long u_must(long r, const char *what)
+{
+	if (r < 0) {
+		u_printf("check failed: %s: %ld (%s)\n", what, r, u_errname(r));
+		sys_exit(1);
+	}
+	return r;
+}
+
 int u_test_end(const char *name)
 {
 	unsigned n = __atomic_load_n(&u_test_failures, __ATOMIC_RELAXED);

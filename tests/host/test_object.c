@@ -1,7 +1,8 @@
 /*
  * Host tests of kernel objects and handle tables (kernel/generic/object.c):
  * installation, lookup with type and rights, dup dropping rights, close,
- * growth to the limit, and that every reference is dropped exactly once.
+ * growth to the limit, that every reference is dropped exactly once, and
+ * the unreferenced hook of objects that hold a reference to themselves.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -111,6 +112,43 @@ static void test_koids_unique(void **state)
 	kobj_put(b);
 }
 
+static int unreferenced_calls;
+static uint32_t refs_in_hook;
+static void count_unreferenced(struct kobj *o)
+{
+	unreferenced_calls++;
+	refs_in_hook = o->refs;
+}
+
+/* The hook runs once, from the put that leaves only the object's own
+ * reference, while the caller still holds its reference; not when the own
+ * one goes. */
+static void test_unreferenced_hook(void **state)
+{
+	struct handle_table t;
+	handle_table_init(&t);
+	destroyed = 0;
+	unreferenced_calls = 0;
+	struct kobj *o = new_obj(ALDER_OBJ_THREAD); /* its own reference */
+	o->unreferenced = count_unreferenced;
+	long h = handle_install(&t, kobj_get(o), ALDER_RIGHTS_ALL);
+	long d = handle_dup(&t, h, ALDER_RIGHTS_ALL);
+	struct kobj *got;
+	assert_int_equal(handle_get(&t, d, 0, 0, &got, NULL), 0);
+	assert_int_equal(o->refs, 4);
+	assert_int_equal(handle_close(&t, h), 0);
+	assert_int_equal(handle_close(&t, d), 0);
+	assert_int_equal(unreferenced_calls, 0);
+	kobj_put(got);
+	assert_int_equal(unreferenced_calls, 1);
+	assert_int_equal(refs_in_hook, 2);
+	assert_int_equal(o->refs, 1);
+	kobj_put(o); /* the own reference */
+	assert_int_equal(unreferenced_calls, 1);
+	assert_int_equal(destroyed, 1);
+	handle_table_destroy(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -118,6 +156,7 @@ int main(void)
 		cmocka_unit_test(test_dup_drops_rights),
 		cmocka_unit_test(test_grow_to_limit),
 		cmocka_unit_test(test_koids_unique),
+		cmocka_unit_test(test_unreferenced_hook),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -123,7 +123,8 @@ int main(const char *arg, size_t len)
 	CHECK(u_thread_ctl(t2, ALDER_THREAD_KILL, 0) == 0);
 	CHECK(sys_wait(pid2, &info) == pid2);
 	CHECK(info.how == ALDER_EXIT_KILLED);
-	CHECK(u_thread_ctl(t2, ALDER_THREAD_GETPID, 0) == -ALDER_ESRCH);
+	CHECK(u_thread_ctl(t2, ALDER_THREAD_GETPID, 0) == pid2); /* kept after the end */
+	CHECK(u_thread_ctl(t2, ALDER_THREAD_START, 0) == -ALDER_ESRCH);
 
 	CHECK(u_handle_close(t) == 0);
 	CHECK(u_handle_close(t2) == 0);

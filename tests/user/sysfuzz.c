@@ -1116,6 +1116,16 @@ static void omap_drop(int i)
 	omaps[i] = omaps[--nomaps];
 }
 
+static struct alder_regs gone_probe; /* bookkeeping output */
+
+/* The thread behind h has ended: control calls other than GETPID (which
+ * answers for as long as the handle exists) fail with -ESRCH. Reading the
+ * registers is the one without side effects. */
+static bool thread_gone(int h)
+{
+	return BK3(SYS_THREAD_REGS, h, (uint64_t)(uintptr_t)&gone_probe, 0) == -ALDER_ESRCH;
+}
+
 /* A thread handle we have not seen: it can only have come through a
  * stream, so it cannot be a thread of our own space (those handles have no
  * TRANSFER right). */
@@ -1130,10 +1140,11 @@ static int adopt_thread(const struct alder_handle_info *in, int h)
 	tix = thr_alloc();
 	if (tix < 0)
 		return -1;
+	bool gone = pid < 0 || thread_gone(h);
 	thr[tix] = (struct trec){.koid = in->koid,
 				 .kind = pid == my_pid ? T_SELF : T_CHILD,
-				 .ending = pid < 0,
-				 .reaped = pid < 0,
+				 .ending = gone,
+				 .reaped = gone,
 				 .started = true, /* unknown: assume it may run */
 				 .pid = pid};
 	return tix;
@@ -1251,8 +1262,7 @@ static void self_thread_finish(int tix)
 		return;
 	}
 	for (int i = 0; i < 300; i++) {
-		long r = BK3(SYS_THREAD_CTL, h, ALDER_THREAD_GETPID, 0);
-		if (r == -ALDER_ESRCH) {
+		if (thread_gone(h)) {
 			t->ending = true;
 			return;
 		}
@@ -1321,13 +1331,15 @@ static void before_close(int h)
 	}
 	/*
 	 * A child that never ran: sometimes let its last handle go as is.
-	 * Nothing can start, kill or wait for it then; the kernel must still
-	 * end it (at the latest when we exit): the driver's object count
-	 * after the worker says whether it did. We never wait for it.
+	 * Nothing can start, kill or wait for it then; the kernel must end
+	 * it and take it out of the process table at once: the object
+	 * counts after closing everything say whether it did. We never wait
+	 * for it.
 	 */
-	if (!t->started && !opt.race && !(opt.skip & SKIP_ABANDON) && st.abandoned < 8 && chance(30)) {
+	if (!t->started && !opt.race && !(opt.skip & SKIP_ABANDON) && st.abandoned < 64 && chance(30)) {
 		st.abandoned++;
 		t->reaped = true;
+		t->ending = true; /* the kernel's to end now: nothing for teardown to kill */
 		return;
 	}
 	child_kill(tix);
@@ -3749,11 +3761,11 @@ static int worker_main(void)
 
 	uint64_t objs1, free1;
 	settle(&objs1, &free1);
-	/* Children we abandoned stay our children until we exit (we cannot
-	 * wait for them): the driver checks after that. */
-	/* Nor can a chain that carries its own lanes and queue end while we
-	 * live: the kernel cancels it when we exit, and the driver checks. */
-	if (objs1 != objs0 && !st.abandoned && !st.cycles)
+	/* Children we abandoned end as soon as their last handle goes (they
+	 * are not ours to wait for any more), so they count here. A chain that
+	 * carries its own lanes and queue cannot end while we live: the
+	 * kernel cancels it when we exit, and the driver checks. */
+	if (objs1 != objs0 && !st.cycles)
 		fail("live objects after closing everything: %lu, at the start: %lu%s", objs1, objs0,
 		     st.cycles ? " (chains that carry their own lanes and queue were left in flight: "
 				 "nothing but the kernel can reclaim them; skip=cycle leaves them out)"
@@ -3834,9 +3846,7 @@ static void warm_kernel_stacks(void)
 	for (int i = 0; i < n; i++)
 		u_thread_ctl((alder_handle_t)t[i], ALDER_THREAD_START, 0);
 	for (int i = 0; i < n; i++) {
-		for (int k = 0;
-		     k < 1000 && u_thread_ctl((alder_handle_t)t[i], ALDER_THREAD_GETPID, 0) != -ALDER_ESRCH;
-		     k++)
+		for (int k = 0; k < 1000 && !thread_gone((int)t[i]); k++)
 			sys_sleep(U_NS_PER_MS / 10);
 		u_handle_close((alder_handle_t)t[i]);
 	}

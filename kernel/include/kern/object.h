@@ -31,6 +31,19 @@ struct kobj {
 	uint32_t refs;        /* atomic */
 	uint64_t koid;
 	const struct kobj_ops *ops;
+	/*
+	 * Optional (kobj_init leaves it NULL; the owner sets it before the
+	 * object is shared), for objects that hold a reference to themselves
+	 * while they live (a thread: its own, until it is freed). Called by
+	 * the kobj_put() that would leave one reference: then nothing but that
+	 * self-reference (if the object still holds it) names the object — no
+	 * handle, lookup or operation in flight. The caller's reference is
+	 * still held during the call, so o is valid; it is dropped right
+	 * after. Context as for destroy; besides, the caller may hold locks of
+	 * its own, so the callback decides from atomics whether there is
+	 * anything to do before it takes a lock.
+	 */
+	void (*unreferenced)(struct kobj *o);
 };
 
 void kobj_init(struct kobj *o, uint32_t type, const struct kobj_ops *ops);

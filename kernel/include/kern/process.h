@@ -31,7 +31,10 @@ struct process {
 	uint32_t nthreads;                /* live threads */
 	bool exiting;                     /* first exit/kill seen; status fixed */
 	bool started;                     /* a thread of it has ever been started */
-	bool reaped;
+	bool abandoned;                   /* never started, and its thread's last handle went:
+	                                   * out of the table when it ends (set before that
+	                                   * thread runs, read after it ended) */
+	bool reaped;                      /* under table_lock: a waiter has it */
 	struct alder_exit_info exit;
 	uint32_t refs;                    /* atomic: table slot + each thread + waiters */
 };
@@ -52,9 +55,25 @@ long process_wait(uint32_t pid, struct alder_exit_info *info);
  * the process (the table holds the reference) or NULL.
  */
 struct process *process_create(struct vmspace *space, uint32_t parent, uint32_t supervisor, const char *name);
-/* A new thread in p, created stopped (not queued): rip, rsp, rdi = arg.
- * Returns it (p's thread list holds it) or NULL (-ESRCH/-ENOMEM in *err). */
+/* Undo process_create() for a process that never got a thread: it leaves
+ * the table (status ALDER_EXIT_KILLED for a waiter that found it). */
+void process_discard(struct process *p);
+/* A new thread in p, created stopped (not queued; t->created, so that
+ * ALDER_THREAD_START or a kill starts it): rip, rsp, rdi = arg. Returns it
+ * with a reference for the caller (p's thread list holds it too) or NULL
+ * (-ESRCH/-ENOMEM in *err). Dropping that reference without handing it on
+ * ends the thread (thread_unreferenced). */
 struct thread *process_add_thread_stopped(struct process *p, uint64_t rip, uint64_t rsp, uint64_t arg, int *err);
+/*
+ * The last outside reference to t (its handles, operations on it) went
+ * while t had never been started (thread_unreferenced): start it only to
+ * exit at once. If t's process never ran, t is its only thread and the
+ * process ends with it: status ALDER_EXIT_KILLED, and it leaves the table
+ * at once (a waiter already waiting still gets it). Nothing happens if t
+ * was started meanwhile. Context: any (kobj.unreferenced); takes
+ * p->exited.lock, t->obs.lock and a run-queue lock.
+ */
+void process_drop_unstarted(struct thread *t);
 /* Kill p from outside (how = ALDER_EXIT_KILLED unless a status is set). */
 void process_kill(struct process *p);
 /* End the calling thread's process: the first caller sets the status. */
@@ -65,6 +84,10 @@ bool process_killed(struct process *p);
 /* A new thread in p entering user mode at rip with rsp and rdi = arg;
  * returns its tid, or -ALDER_ESRCH when p is exiting. */
 long process_add_thread(struct process *p, uint64_t rip, uint64_t rsp, uint64_t arg);
+/* Take a reference to p (the caller holds one already, or p's table slot
+ * under the table lock); returns p. The process struct, its space and its
+ * handle table stay until the matching process_put(). */
+struct process *process_get(struct process *p);
 /* Drop a reference (threads hold one each, the process table one). */
 void process_put(struct process *p);
 uint32_t process_count(void);

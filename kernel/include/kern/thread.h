@@ -28,6 +28,8 @@ struct thread {
 	vaddr_t kstack_base;          /* lowest mapped byte (guard page below) */
 	struct process *proc;         /* NULL for kernel threads */
 	uint32_t tid;
+	uint32_t pid;                 /* proc's pid, set when the thread joins it; kept after the
+	                               * thread ends (ALDER_THREAD_GETPID); 0 for kernel threads */
 	char name[24];
 
 	/* Protected by the lock of the run queue of cpus[cpu]. */
@@ -49,7 +51,9 @@ struct thread {
 	/*
 	 * The thread as an object (thread handles). The initial reference is
 	 * the thread's own, dropped by thread_free(); handles add theirs, so
-	 * the struct outlives the thread while handles to it remain.
+	 * the struct outlives the thread while handles to it remain. When
+	 * the last of those goes before the thread was ever started, the
+	 * thread is ended (thread.c, thread_unreferenced).
 	 */
 	struct kobj obj;
 
@@ -57,7 +61,10 @@ struct thread {
 	 * protects these, and the thread's register frame while stopped. */
 	struct waitq obs;             /* the thread sleeps here while stopped */
 	bool gone;                    /* exiting: no more control operations */
-	bool created;                 /* made by SYS_THREAD_NEW, not started yet */
+	bool created;                 /* made by SYS_THREAD_NEW, not started yet; goes
+	                               * false once, never back (also read atomically) */
+	bool dropped;                 /* its last handle went before it was started: it is
+	                               * started only to exit (set before thread_start) */
 	bool stopped;                 /* stopped for an observation */
 	bool stop_requested;          /* ALDER_THREAD_STOP: stop at return to user */
 	bool unreported;              /* stopped, and no OBSERVE has reported it */

@@ -55,6 +55,10 @@ void u_expect_fail(const char *file, int line, const char *fmt, ...) __attribute
 uint64_t u_live_objects(void);
 uint64_t u_live_settled(void);
 
+/* r if it is not an error; else print "check failed: <what>: <r> (<errno>)" and
+ * exit with status 1. For set-up calls a test cannot go on without. */
+long u_must(long r, const char *what);
+
 /* Exit status for main: 0 if no EXPECT failed, else 1 (and says how many). */
 int u_test_end(const char *name);
 
