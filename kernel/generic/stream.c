@@ -132,12 +132,6 @@ static inline struct stream *stream_of(struct sm_stream *s)
 	return container_of(s, struct stream, sm);
 }
 
-/* A reference to p: the process stays (with its space and handle table)
- * until process_put. Same atomic process.c uses for its own references. */
-static void proc_hold(struct process *p)
-{
-	__atomic_add_fetch(&p->refs, 1, __ATOMIC_ACQ_REL);
-}
 
 /* ---- Streams and lanes ---- */
 
@@ -885,7 +879,7 @@ static int64_t stream_op_submit(struct kop_submit *sub)
 	}
 
 	/* --- POINT OF NO RETURN: the chain runs and completes exactly once. --- */
-	proc_hold(p);
+	(void)process_get(p); /* dropped at completion */
 	if (kop_begin(&c->kop, sub, &chain_ops)) {
 		process_put(p);
 		unwind_acts(c);
