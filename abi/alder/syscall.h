@@ -112,7 +112,10 @@
 #define ALDER_INFO_TSC 4          /* raw time-stamp counter */
 #define ALDER_INFO_BOOT_FLAGS 5   /* ALDER_BOOT_* bits from the command line */
 #define ALDER_INFO_LIVE_OBJECTS 6 /* kernel objects alive, all types (leak checks) */
-#define ALDER_INFO_COUNT 7
+#define ALDER_INFO_HEAP_BYTES 7   /* bytes the kernel heap has handed out and not got back
+                                     (leak checks: exact, unlike free frames, which the
+                                     heap's caches of empty slabs blur) */
+#define ALDER_INFO_COUNT 8
 
 #define ALDER_BOOT_TEST 1u  /* "alder.mode=test": run the test suite */
 #define ALDER_BOOT_BENCH 2u /* "alder.mode=bench": run the benchmarks */

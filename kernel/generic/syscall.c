@@ -154,6 +154,12 @@ static long sys_info(uint64_t what, uint64_t uout)
 		for (uint32_t type = 0; type < 16; type++)
 			v += kobj_live(type);
 		break;
+	case ALDER_INFO_HEAP_BYTES: {
+		struct heap_stats hs;
+		heap_get_stats(&hs);
+		v = hs.bytes_in_use;
+		break;
+	}
 	default:
 		return -ALDER_EINVAL;
 	}
