@@ -48,20 +48,12 @@ static uint64_t free_frames(void)
 	return v;
 }
 
-static uint64_t heap_bytes(void)
-{
-	uint64_t v;
-
-	CHECK_EQ(sys_info(ALDER_INFO_HEAP_BYTES, &v), 0);
-	return v;
-}
-
 /* Heap bytes in use, re-read for up to a second until at most want. */
 static uint64_t heap_back_to(uint64_t want)
 {
 	uint64_t deadline = u_now_ns() + U_NS_PER_SEC, now;
 
-	while ((now = heap_bytes()) > want && u_now_ns() < deadline)
+	while ((now = u_info(ALDER_INFO_HEAP_BYTES, 0)) > want && u_now_ns() < deadline)
 		sys_sleep(10 * U_NS_PER_MS);
 	return now;
 }
@@ -200,7 +192,7 @@ int main(const char *arg, size_t arg_len)
 
 	run_child(0); /* warm-up */
 	f0 = free_frames();
-	uint64_t b0 = heap_bytes();
+	uint64_t b0 = u_info(ALDER_INFO_HEAP_BYTES, 0);
 	for (int i = 1; i <= CHILD_RUNS; i++)
 		run_child(i);
 	uint64_t b1 = heap_back_to(b0);
