@@ -294,6 +294,192 @@ static void test_submission_error_names_the_action(void **state)
 	loop_down(&loop);
 }
 
+/* ---- Chain flags and transient lanes (the fake's model of them) ------------------ */
+
+static bool handle_alive(alder_handle_t h)
+{
+	long err;
+	return handle_get(h, 0, &err) != NULL;
+}
+
+/* Submit one chain with chain flags (args[2]); the op's result after the loop
+ * went idle. */
+static int64_t run_chain(struct rt_loop *loop, struct rt_op *op, alder_handle_t lane,
+			 struct alder_action *acts, uint32_t count, uint64_t chain_flags)
+{
+	rt_op_prep(op, ALDER_OP_STREAM, lane, (uint64_t)(uintptr_t)acts, count, chain_flags, 0);
+	assert_int_equal(rt_op_start(loop, op, NULL), 0);
+	assert_int_equal(rt_loop_run(loop), RT_LOOP_IDLE);
+	assert_int_equal(op->state, RT_OP_UNCLAIMED);
+	return op->result;
+}
+
+static void test_chain_flag_errors(void **state)
+{
+	struct rt_loop loop;
+	alder_handle_t lanes[2];
+	struct rt_op op = RT_OP_INIT;
+	struct alder_action acts[2];
+	loop_up(&loop);
+	make_stream(lanes);
+	assert_int_equal(rt_action_send_inline(&acts[0], "x", 1), 0);
+	/* Unknown chain flags, or a bad count: nothing happens to the lane. */
+	assert_int_equal(run_chain(&loop, &op, lanes[0], acts, 1, 1u << 7), -ALDER_EINVAL);
+	assert_int_equal(run_chain(&loop, &op, lanes[0], acts, 1, ALDER_STREAM_DROP_LANE | (1u << 2)),
+			 -ALDER_EINVAL);
+	assert_int_equal(run_chain(&loop, &op, lanes[0], acts, 0, ALDER_STREAM_DROP_LANE), -ALDER_EINVAL);
+	assert_int_equal(run_chain(&loop, &op, lanes[0], NULL, 1, ALDER_STREAM_DROP_LANE), -ALDER_EFAULT);
+	assert_true(handle_alive(lanes[0]));
+	/* A lane handle that is none: nothing is closed. */
+	long ev = rt_event_create();
+	assert_true(ev > 0);
+	assert_int_equal(run_chain(&loop, &op, (alder_handle_t)ev, acts, 1, ALDER_STREAM_DROP_LANE),
+			 -ALDER_EBADFD);
+	assert_true(handle_alive((alder_handle_t)ev));
+	assert_int_equal(rt_handle_close((alder_handle_t)ev), 0);
+	/* NO_HANDLE without CHAIN names the action. */
+	rt_action_offer(&acts[1], false);
+	acts[1].flags |= ALDER_ACTION_NO_HANDLE;
+	assert_int_equal(run_chain(&loop, &op, lanes[0], acts, 2, 0), -ALDER_EINVAL);
+	assert_int_equal(op.aux[0], 0);
+	assert_int_equal(op.aux[1], 1);
+	assert_int_equal(acts[1].status, 0); /* a refused chain writes nothing back */
+	/* NO_HANDLE on the last action: CHAIN is refused there. */
+	rt_action_offer_transient(&acts[1]);
+	assert_int_equal(run_chain(&loop, &op, lanes[0], acts, 2, 0), -ALDER_EINVAL);
+	assert_int_equal(op.aux[1], 1);
+	/* A refused chain still consumes a dropped lane: the peer sees it closed. */
+	struct req_rec rcv = {0};
+	char in[4];
+	assert_int_equal(rt_stream_receive(&loop, &rcv.req, lanes[1], in, sizeof(in), req_done), 0);
+	acts[1].type = 99;
+	assert_int_equal(run_chain(&loop, &op, lanes[0], acts, 2, ALDER_STREAM_DROP_LANE), -ALDER_EINVAL);
+	assert_int_equal(op.aux[1], 1);
+	assert_false(handle_alive(lanes[0]));
+	assert_int_equal(rcv.calls, 1);
+	assert_int_equal(rcv.result, -ALDER_EPIPE);
+	assert_int_equal(rt_handle_close(lanes[1]), 0);
+	loop_down(&loop);
+}
+
+/* DROP_LANE: the handle is gone at submission, the chain keeps the side open
+ * until it completes. NO_WRITEBACK: the array is left as it was. */
+static void test_drop_lane_and_no_writeback(void **state)
+{
+	struct rt_loop loop;
+	alder_handle_t lanes[2];
+	struct rt_op op = RT_OP_INIT;
+	struct req_rec snd = {0}, late = {0};
+	struct alder_action rx;
+	uint64_t handles = fake_stats.handles_live;
+	loop_up(&loop);
+	make_stream(lanes);
+	assert_int_equal(rt_action_receive_inline(&rx, 8), 0);
+	rx.status = 12345;
+	rt_op_prep(&op, ALDER_OP_STREAM, lanes[0], (uint64_t)(uintptr_t)&rx, 1,
+		   ALDER_STREAM_DROP_LANE | ALDER_STREAM_NO_WRITEBACK, 0);
+	assert_int_equal(rt_op_start(&loop, &op, NULL), 0);
+	assert_true(rt_loop_run_once(&loop, false) >= 0);
+	assert_false(handle_alive(lanes[0])); /* consumed at submission */
+	assert_int_equal(op.state, RT_OP_SUBMITTED);
+	/* The side is still open: a send meets the receive. */
+	assert_int_equal(rt_stream_send(&loop, &snd.req, lanes[1], "abc", 3, req_done), 0);
+	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	assert_int_equal(snd.result, 0);
+	assert_int_equal(op.result, 0);
+	assert_int_equal(op.aux[0], 1);
+	assert_int_equal(rx.status, 12345); /* nothing written back */
+	assert_int_equal(rx.length, 0);
+	/* The chain is complete: its side closed with it. */
+	assert_int_equal(rt_stream_send(&loop, &late.req, lanes[1], "d", 1, req_done), 0);
+	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	assert_int_equal(late.result, -ALDER_EPIPE);
+	assert_int_equal(rt_handle_close(lanes[1]), 0);
+	assert_int_equal(fake_stats.handles_live, handles + 1); /* the loop's queue */
+	loop_down(&loop);
+}
+
+/* A chain that dropped its lane is cancelled at shutdown: the side closes. */
+static void test_drop_lane_released_by_cancel(void **state)
+{
+	struct rt_loop a, b;
+	alder_handle_t lanes[2];
+	struct rt_op op = RT_OP_INIT;
+	struct req_rec rcv = {0};
+	struct alder_action rx;
+	char in[4];
+	loop_up(&a);
+	loop_up(&b);
+	make_stream(lanes);
+	assert_int_equal(rt_action_receive_inline(&rx, 8), 0);
+	rt_op_prep(&op, ALDER_OP_STREAM, lanes[0], (uint64_t)(uintptr_t)&rx, 1, ALDER_STREAM_DROP_LANE, 0);
+	assert_int_equal(rt_op_start(&a, &op, NULL), 0);
+	assert_true(rt_loop_run_once(&a, false) >= 0);
+	assert_int_equal(fake_pending_ops(), 1);
+	loop_down(&a);
+	assert_int_equal(op.result, -ALDER_ECANCELED);
+	assert_int_equal(rt_stream_receive(&b, &rcv.req, lanes[1], in, sizeof(in), req_done), 0);
+	assert_int_equal(rt_loop_run(&b), RT_LOOP_IDLE);
+	assert_int_equal(rcv.calls, 1);
+	assert_int_equal(rcv.result, -ALDER_EPIPE);
+	assert_int_equal(rt_handle_close(lanes[1]), 0);
+	loop_down(&b);
+}
+
+/* A queue that dies cancels its chains and posts nothing; what they held (a
+ * transient child lane, a dropped lane) is let go, so the peers see -EPIPE. */
+static void test_queue_death_lets_go_of_lanes(void **state)
+{
+	struct rt_loop srv;
+	struct rt_ring ring;
+	alder_handle_t lanes[2], l2[2], child;
+	struct req_rec rcv = {0};
+	struct rt_op acc_op = RT_OP_INIT;
+	struct alder_action acc[2], call[3], rx;
+	char in[8];
+	loop_up(&srv);
+	make_stream(lanes);
+	make_stream(l2);
+	assert_int_equal(fake_queue_create(4, 4, &ring), 0);
+	rt_action_accept(&acc[0], true);
+	assert_int_equal(rt_action_receive_inline(&acc[1], 8), 0);
+	assert_int_equal(rt_stream_submit(&srv, &acc_op, lanes[1], acc, 2, NULL), 0);
+	assert_true(rt_loop_run_once(&srv, false) >= 0);
+
+	rt_action_offer_transient(&call[0]);
+	assert_int_equal(rt_action_send_inline(&call[1], "q", 1), 0);
+	assert_int_equal(rt_action_receive_inline(&call[2], 8), 0);
+	assert_int_equal(rt_action_receive_inline(&rx, 8), 0);
+	struct alder_sqe sqes[2] = {
+	    {.op = ALDER_OP_STREAM, .handle = lanes[0], .context = 1, .args = {(uintptr_t)call, 3}},
+	    {.op = ALDER_OP_STREAM,
+	     .handle = l2[0],
+	     .context = 2,
+	     .args = {(uintptr_t)&rx, 1, ALDER_STREAM_DROP_LANE}},
+	};
+	for (int i = 0; i < 2; i++)
+		ring.sq[ring.hdr->sq_tail++ & (ring.sq_entries - 1)] = sqes[i];
+	assert_int_equal(fake_queue_enter(&ring, 2, 0), 2);
+	assert_int_equal(fake_pending_ops(), 2); /* the call waits for its reply */
+	assert_int_equal(rt_loop_run(&srv), RT_LOOP_IDLE);
+	assert_int_equal(acc_op.result, 0);
+	child = acc[0].out_handle;
+
+	uint64_t cqes = fake_stats.cqes;
+	fake_queue_destroy(&ring);
+	assert_int_equal(fake_stats.cqes, cqes); /* nothing posted */
+	assert_int_equal(fake_pending_ops(), 0);
+	assert_int_equal(rt_stream_receive(&srv, &rcv.req, child, in, sizeof(in), req_done), 0);
+	assert_int_equal(rt_loop_run(&srv), RT_LOOP_IDLE);
+	assert_int_equal(rcv.result, -ALDER_EPIPE);
+	assert_int_equal(rt_stream_receive(&srv, &rcv.req, l2[1], in, sizeof(in), req_done), 0);
+	assert_int_equal(rt_loop_run(&srv), RT_LOOP_IDLE);
+	assert_int_equal(rcv.result, -ALDER_EPIPE);
+	assert_int_equal(rcv.calls, 2);
+	assert_int_equal(rt_handle_close(child), 0);
+	loop_down(&srv);
+}
+
 /* ---- Fibril style ----------------------------------------------------------------- */
 
 struct pair_ctx {
@@ -517,6 +703,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_dismiss_and_close_give_epipe, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cancel_pending_receive, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_submission_error_names_the_action, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_chain_flag_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drop_lane_and_no_writeback, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drop_lane_released_by_cancel, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_queue_death_lets_go_of_lanes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_call_and_serve, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_push_pull_and_creds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_inline_into_sg_chain, setup, teardown),
