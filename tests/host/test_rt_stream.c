@@ -480,6 +480,187 @@ static void test_queue_death_lets_go_of_lanes(void **state)
 	loop_down(&srv);
 }
 
+/* ---- Detached sends ----------------------------------------------------------------- */
+
+static void test_send_detached_success_posts_nothing(void **state)
+{
+	struct rt_loop loop;
+	alder_handle_t lanes[2];
+	struct req_rec rcv = {0};
+	char msg[] = "hello", in[16];
+	memset(in, '.', sizeof(in));
+	loop_up(&loop);
+	make_stream(lanes);
+	assert_int_equal(rt_stream_receive(&loop, &rcv.req, lanes[1], in, sizeof(in), req_done), 0);
+	assert_int_equal(rt_stream_send_detached(&loop, lanes[0], msg, 5, 0), 0);
+	msg[0] = 'J'; /* copied at the call */
+	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	assert_int_equal(rcv.calls, 1);
+	assert_int_equal(rcv.result, 0);
+	assert_memory_equal(in, "hello...", 8);
+	struct rt_loop_stats st = rt_loop_get_stats(&loop);
+	assert_int_equal(st.detached, 1);
+	assert_int_equal(st.detached_failed, 0);
+	assert_int_equal(st.cqes, 1); /* the receive's only */
+	assert_int_equal(fake_stats.skipped, 1);
+	assert_true(handle_alive(lanes[0])); /* no DROP_LANE: kept */
+	loop_down(&loop);
+}
+
+static void test_send_detached_drops_lane(void **state)
+{
+	struct rt_loop loop;
+	alder_handle_t lanes[2];
+	struct req_rec rcv = {0};
+	char in[8];
+	loop_up(&loop);
+	make_stream(lanes);
+	assert_int_equal(rt_stream_send_detached(&loop, lanes[0], "bye", 3, ALDER_STREAM_DROP_LANE), 0);
+	assert_true(handle_alive(lanes[0])); /* still in the ring */
+	assert_true(rt_loop_run_once(&loop, false) >= 0);
+	assert_false(handle_alive(lanes[0])); /* the kernel took it */
+	assert_int_equal(fake_pending_ops(), 1);
+	/* The send holds the side open until a receive meets it, then the
+	 * conversation ends. */
+	assert_int_equal(rt_stream_receive(&loop, &rcv.req, lanes[1], in, sizeof(in), req_done), 0);
+	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	assert_int_equal(rcv.result, 0);
+	assert_int_equal(rcv.req.action.length, 3);
+	assert_memory_equal(in, "bye", 3);
+	assert_int_equal(rt_stream_receive(&loop, &rcv.req, lanes[1], in, sizeof(in), req_done), 0);
+	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	assert_int_equal(rcv.result, -ALDER_EPIPE);
+	assert_int_equal(rt_loop_get_stats(&loop).detached_failed, 0);
+	assert_int_equal(rt_handle_close(lanes[1]), 0);
+	loop_down(&loop);
+}
+
+static void test_send_detached_failures_counted(void **state)
+{
+	struct rt_loop loop;
+	alder_handle_t lanes[2];
+	struct req_rec rcv = {0};
+	char in[2];
+	loop_up(&loop);
+	make_stream(lanes);
+	/* Too big for the receiver: both fail. */
+	assert_int_equal(rt_stream_receive(&loop, &rcv.req, lanes[1], in, sizeof(in), req_done), 0);
+	assert_int_equal(rt_stream_send_detached(&loop, lanes[0], "12345", 5, 0), 0);
+	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	assert_int_equal(rcv.result, -ALDER_EMSGSIZE);
+	assert_int_equal(rt_loop_get_stats(&loop).detached_failed, 1);
+	/* The peer is gone; and a lane handle that does not exist (nothing to
+	 * drop). Each failure is one CQE, delivered to nobody. */
+	assert_int_equal(rt_handle_close(lanes[1]), 0);
+	assert_int_equal(rt_stream_send_detached(&loop, lanes[0], "x", 1, ALDER_STREAM_DROP_LANE), 0);
+	assert_int_equal(rt_stream_send_detached(&loop, 4242, "x", 1, ALDER_STREAM_DROP_LANE), 0);
+	uint64_t delivered = rt_loop_get_stats(&loop).delivered;
+	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	struct rt_loop_stats st = rt_loop_get_stats(&loop);
+	assert_int_equal(st.detached, 3);
+	assert_int_equal(st.detached_failed, 3);
+	assert_int_equal(st.delivered, delivered);
+	assert_false(handle_alive(lanes[0]));
+	assert_int_equal(fake_stats.skipped, 0);
+	loop_down(&loop);
+}
+
+/* Send n detached one-byte messages '0', '1', ... starting at *next. */
+static void send_detached_n(struct rt_loop *loop, alder_handle_t lane, int n, char *next)
+{
+	for (int i = 0; i < n; i++, (*next)++)
+		assert_int_equal(rt_stream_send_detached(loop, lane, next, 1, 0), 0);
+}
+
+/* Receive n one-byte messages in one chain and check they are "0", "1", ... */
+static void receive_in_order(struct rt_loop *loop, alder_handle_t lane, int n)
+{
+	struct alder_action acts[16];
+	assert_true(n <= 16);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(rt_action_receive_inline(&acts[i], 1), 0);
+	struct rt_op op = RT_OP_INIT;
+	assert_int_equal(rt_stream_submit(loop, &op, lane, acts, (uint32_t)n, NULL), 0);
+	assert_int_equal(rt_loop_run(loop), RT_LOOP_IDLE);
+	assert_int_equal(op.result, 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(acts[i].data[0], '0' + i);
+}
+
+/* -EAGAIN while the RT_DETACHED_SLOTS actions or the SQ are taken; both are
+ * free again once the kernel has consumed the SQEs (not completed them). */
+static void test_send_detached_eagain(void **state)
+{
+	for (int ring_full = 0; ring_full < 2; ring_full++) {
+		struct rt_loop loop;
+		alder_handle_t lanes[2];
+		uint32_t sq = ring_full ? RT_DETACHED_SLOTS / 2 : RT_DETACHED_SLOTS * 2;
+		struct rt_loop_config cfg = {.sq_entries = sq, .cq_entries = 64};
+		char next = '0';
+		fake_reset();
+		assert_int_equal(rt_loop_init(&loop, &cfg), 0);
+		make_stream(lanes);
+		int fits = ring_full ? (int)sq : RT_DETACHED_SLOTS;
+		send_detached_n(&loop, lanes[0], fits, &next);
+		assert_int_equal(rt_stream_send_detached(&loop, lanes[0], "x", 1, 0), -ALDER_EAGAIN);
+		assert_int_equal(rt_loop_get_stats(&loop).detached, (uint64_t)fits);
+		assert_true(rt_loop_run_once(&loop, false) >= 0);
+		assert_int_equal(fake_pending_ops(), (uint32_t)fits); /* in the kernel, no receiver yet */
+		send_detached_n(&loop, lanes[0], 2, &next);
+		assert_true(rt_loop_run_once(&loop, false) >= 0);
+		receive_in_order(&loop, lanes[1], fits + 2);
+		assert_int_equal(rt_loop_get_stats(&loop).detached_failed, 0);
+		assert_int_equal(fake_stats.skipped, (uint64_t)fits + 2);
+		loop_down(&loop);
+	}
+}
+
+static alder_handle_t detached_lane; /* for detached_during_shutdown_done */
+
+static void detached_during_shutdown_done(struct rt_op *op)
+{
+	struct req_rec *r = rt_container_of(rt_stream_req_of(op), struct req_rec, req);
+	r->calls++;
+	r->result = rt_stream_send_detached(op->loop, detached_lane, "x", 1, 0);
+}
+
+static void test_send_detached_bad_calls(void **state)
+{
+	struct rt_loop loop;
+	alder_handle_t lanes[2];
+	char big[ALDER_ACTION_INLINE_MAX + 1];
+	memset(big, 'b', sizeof(big));
+	loop_up(&loop);
+	make_stream(lanes);
+	assert_int_equal(rt_stream_send_detached(&loop, lanes[0], big, sizeof(big), 0), -ALDER_EMSGSIZE);
+	assert_int_equal(rt_stream_send_detached(&loop, lanes[0], "x", 1, ALDER_STREAM_NO_WRITEBACK),
+			 -ALDER_EINVAL);
+	assert_int_equal(rt_stream_send_detached(&loop, lanes[0], "x", 1,
+						 ALDER_STREAM_DROP_LANE | ALDER_STREAM_NO_WRITEBACK),
+			 -ALDER_EINVAL);
+	assert_int_equal(rt_stream_send_detached(&loop, lanes[0], "x", 1, 1u << 7), -ALDER_EINVAL);
+	assert_int_equal(rt_loop_get_stats(&loop).detached, 0);
+	assert_int_equal(loop.sq_tail, loop.ring.hdr->sq_head); /* nothing written */
+	/* The largest inline message goes. */
+	assert_int_equal(rt_stream_send_detached(&loop, lanes[0], big, ALDER_ACTION_INLINE_MAX, 0), 0);
+	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+
+	/* While shutting down: refused, also from a done function that the
+	 * shutdown runs. */
+	struct req_rec rcv = {0};
+	char in[4];
+	assert_int_equal(
+	    rt_stream_receive(&loop, &rcv.req, lanes[0], in, sizeof(in), detached_during_shutdown_done), 0);
+	assert_true(rt_loop_run_once(&loop, false) >= 0);
+	detached_lane = lanes[0];
+	assert_int_equal(rt_loop_shutdown(&loop), 0);
+	assert_int_equal(rcv.calls, 1);
+	assert_int_equal(rcv.result, -ALDER_ECANCELED);
+	assert_int_equal(rt_stream_send_detached(&loop, lanes[0], "x", 1, 0), -ALDER_ECANCELED);
+	assert_int_equal(rt_loop_get_stats(&loop).detached, 1);
+	rt_loop_fini(&loop);
+}
+
 /* ---- Fibril style ----------------------------------------------------------------- */
 
 struct pair_ctx {
@@ -707,6 +888,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_drop_lane_and_no_writeback, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drop_lane_released_by_cancel, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_queue_death_lets_go_of_lanes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_send_detached_success_posts_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_send_detached_drops_lane, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_send_detached_failures_counted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_send_detached_eagain, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_send_detached_bad_calls, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_call_and_serve, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_push_pull_and_creds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_inline_into_sg_chain, setup, teardown),
