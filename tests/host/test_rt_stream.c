@@ -615,6 +615,40 @@ static void test_send_detached_eagain(void **state)
 	}
 }
 
+/* Ops waiting in the loop's backlog go first: a detached send behind them
+ * is refused (-EAGAIN) rather than overtaking them on the lane. */
+static void test_send_detached_does_not_overtake_backlog(void **state)
+{
+	struct rt_loop a, b;
+	struct rt_loop_config tiny = {.sq_entries = 8, .cq_entries = 2}; /* one op at a time */
+	alder_handle_t lanes[2];
+	struct req_rec s1 = {0}, s2 = {0};
+	assert_int_equal(rt_loop_init(&a, &tiny), 0);
+	loop_up(&b);
+	make_stream(lanes);
+	assert_int_equal(rt_stream_send(&a, &s1.req, lanes[0], "0", 1, req_done), 0);
+	assert_int_equal(rt_stream_send(&a, &s2.req, lanes[0], "1", 1, req_done), 0);
+	assert_int_equal(s2.req.op.state, RT_OP_BACKLOG);
+	assert_int_equal(rt_stream_send_detached(&a, lanes[0], "2", 1, 0), -ALDER_EAGAIN);
+	struct alder_action rx[3];
+	struct rt_op rop = RT_OP_INIT;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(rt_action_receive_inline(&rx[i], 1), 0);
+	assert_int_equal(rt_stream_submit(&b, &rop, lanes[1], rx, 3, NULL), 0);
+	assert_true(rt_loop_run_once(&b, false) >= 0);
+	assert_int_equal(rt_loop_run(&a), RT_LOOP_IDLE);
+	assert_int_equal(s1.result, 0);
+	assert_int_equal(s2.result, 0);
+	assert_int_equal(rt_stream_send_detached(&a, lanes[0], "2", 1, 0), 0); /* the backlog is empty */
+	assert_int_equal(rt_loop_run(&a), RT_LOOP_IDLE);
+	assert_int_equal(rt_loop_run(&b), RT_LOOP_IDLE);
+	assert_int_equal(rop.result, 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(rx[i].data[0], '0' + i);
+	loop_down(&a);
+	loop_down(&b);
+}
+
 static alder_handle_t detached_lane; /* for detached_during_shutdown_done */
 
 static void detached_during_shutdown_done(struct rt_op *op)
@@ -892,6 +926,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_send_detached_drops_lane, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_detached_failures_counted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_detached_eagain, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_send_detached_does_not_overtake_backlog, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_detached_bad_calls, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_call_and_serve, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_push_pull_and_creds, setup, teardown),

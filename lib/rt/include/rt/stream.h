@@ -52,10 +52,17 @@ void rt_action_dismiss(struct alder_action *a);
  * is reported on success, and a failure only counts in the loop's
  * stats.detached_failed. chain_flags may hold ALDER_STREAM_DROP_LANE (the
  * lane handle is closed as the kernel takes the SQE: reply and hang up).
- * Goes to the kernel with the loop's next system call. Returns 0,
- * -ALDER_EAGAIN (the ring, or the loop's RT_DETACHED_SLOTS, are full: use a
- * normal op), -ALDER_EMSGSIZE, -ALDER_EINVAL (other chain flags) or
- * -ALDER_ECANCELED (shutting down). Not from other threads.
+ * Goes to the kernel with the loop's next system call, in order with the
+ * ops started before it. Returns 0, -ALDER_EAGAIN (the ring or the loop's
+ * RT_DETACHED_SLOTS are full, or ops wait in the loop's backlog, which the
+ * send must not overtake: use a normal op, which queues behind them),
+ * -ALDER_EMSGSIZE, -ALDER_EINVAL (other chain flags) or -ALDER_ECANCELED
+ * (shutting down). Not from other threads.
+ *
+ * Budget: until the send is met, the kernel holds a CQ slot for it that the
+ * loop's own count (loop.h, back-pressure) does not see, so SQEs may wait in
+ * the ring for it and the slot kept for cancels may be taken. Use it where
+ * the peer is already waiting (a reply to a RECEIVE in flight).
  */
 int rt_stream_send_detached(struct rt_loop *loop, alder_handle_t lane, const void *data, size_t len,
 			    uint32_t chain_flags);
