@@ -3,7 +3,8 @@
  * fake kernel's streams: action builders, chains, callback-style and
  * fibril-style single actions, request/response with a CHAIN offer, handle
  * passing, errors (EMSGSIZE, EPIPE, EPROTO, submission errors), cancelling
- * a pending action, shutdown, and two loops (two queues) talking.
+ * a pending action, shutdown, and two loops (two queues) talking; the chain
+ * flags (DROP_LANE, NO_WRITEBACK), transient lanes and detached sends.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -480,6 +481,123 @@ static void test_queue_death_lets_go_of_lanes(void **state)
 	loop_down(&srv);
 }
 
+/* ---- Transient lanes ------------------------------------------------------------------ */
+
+/* OFFER(CHAIN | NO_HANDLE), SEND, RECEIVE: a request/response with no handle
+ * for the client; its side of the child conversation closes when the chain
+ * completes. */
+static void test_transient_offer_request_response(void **state)
+{
+	struct rt_loop loop;
+	alder_handle_t lanes[2];
+	struct rt_op call_op = RT_OP_INIT;
+	struct alder_action call[3];
+	struct req_rec acc = {0}, rcv = {0}, snd = {0};
+	char req[8];
+	loop_up(&loop);
+	make_stream(lanes);
+	uint64_t handles = fake_stats.handles_live;
+	rt_action_offer_transient(&call[0]);
+	assert_int_equal(call[0].type, ALDER_ACTION_OFFER);
+	assert_int_equal(call[0].flags, ALDER_ACTION_CHAIN | ALDER_ACTION_NO_HANDLE);
+	assert_int_equal(rt_action_send_inline(&call[1], "ping", 4), 0);
+	assert_int_equal(rt_action_receive_inline(&call[2], 8), 0);
+	assert_int_equal(rt_stream_submit(&loop, &call_op, lanes[0], call, 3, NULL), 0);
+	assert_int_equal(rt_stream_accept(&loop, &acc.req, lanes[1], req_done), 0);
+	assert_true(rt_loop_run_once(&loop, false) >= 0); /* the chain still waits */
+	assert_int_equal(acc.result, 0);
+	alder_handle_t child = acc.req.action.out_handle;
+	assert_true(child > 0);
+	assert_int_equal(fake_stats.handles_live, handles + 1); /* the server's lane only */
+	assert_int_equal(rt_stream_receive(&loop, &rcv.req, child, req, sizeof(req), req_done), 0);
+	assert_true(rt_loop_run_once(&loop, false) >= 0); /* the chain still waits */
+	assert_int_equal(rcv.result, 0);
+	assert_memory_equal(req, "ping", 4);
+	assert_true(rt_op_busy(&call_op)); /* waits for the reply */
+	assert_int_equal(rt_stream_send(&loop, &snd.req, child, "pong", 4, req_done), 0);
+	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	assert_int_equal(snd.result, 0);
+	assert_int_equal(call_op.result, 0);
+	assert_int_equal(call_op.aux[0], 3);
+	assert_int_equal(call[0].status, 0);
+	assert_int_equal(call[0].out_handle, 0); /* no handle */
+	assert_int_equal(call[2].length, 4);
+	assert_memory_equal(call[2].data, "pong", 4);
+	/* The client's side closed with its chain. */
+	assert_int_equal(rt_stream_receive(&loop, &rcv.req, child, req, sizeof(req), req_done), 0);
+	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	assert_int_equal(rcv.result, -ALDER_EPIPE);
+	assert_int_equal(rt_handle_close(child), 0);
+	assert_int_equal(fake_stats.handles_live, handles);
+	loop_down(&loop);
+}
+
+/* The chain lets a transient lane go however it completes: cancelled after
+ * the offer met, or failed because the offer never met. NO_HANDLE works on
+ * an ACCEPT too. */
+static void test_transient_lane_ends_with_chain(void **state)
+{
+	struct rt_loop loop;
+	alder_handle_t lanes[2];
+	struct rt_op op = RT_OP_INIT;
+	struct alder_action acts[2];
+	struct req_rec acc = {0}, snd = {0}, off = {0}, rcv = {0};
+	char buf[4];
+	loop_up(&loop);
+	make_stream(lanes);
+	uint64_t handles = fake_stats.handles_live;
+
+	/* Cancelled while it waits on the child. */
+	rt_action_offer_transient(&acts[0]);
+	assert_int_equal(rt_action_receive_inline(&acts[1], 4), 0);
+	assert_int_equal(rt_stream_submit(&loop, &op, lanes[0], acts, 2, NULL), 0);
+	assert_int_equal(rt_stream_accept(&loop, &acc.req, lanes[1], req_done), 0);
+	assert_true(rt_loop_run_once(&loop, false) >= 0); /* the chain still waits */
+	alder_handle_t child = acc.req.action.out_handle;
+	assert_true(child > 0);
+	assert_true(rt_op_cancel(&op));
+	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	assert_int_equal(op.result, -ALDER_ECANCELED);
+	assert_int_equal(op.aux[0], 1); /* the offer had met */
+	assert_int_equal(rt_stream_send(&loop, &snd.req, child, "x", 1, req_done), 0);
+	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	assert_int_equal(snd.result, -ALDER_EPIPE);
+	assert_int_equal(rt_handle_close(child), 0);
+
+	/* A transient ACCEPT: the server's chain receives one request and
+	 * hangs up when it completes. */
+	rt_action_accept(&acts[0], true);
+	acts[0].flags |= ALDER_ACTION_NO_HANDLE;
+	assert_int_equal(rt_action_receive_inline(&acts[1], 4), 0);
+	assert_int_equal(rt_stream_submit(&loop, &op, lanes[1], acts, 2, NULL), 0);
+	assert_int_equal(rt_stream_offer(&loop, &off.req, lanes[0], req_done), 0);
+	assert_true(rt_loop_run_once(&loop, false) >= 0); /* the chain still waits */
+	child = off.req.action.out_handle;
+	assert_true(child > 0);
+	assert_int_equal(rt_stream_send(&loop, &snd.req, child, "req", 3, req_done), 0);
+	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	assert_int_equal(op.result, 0);
+	assert_int_equal(acts[0].out_handle, 0);
+	assert_memory_equal(acts[1].data, "req", 3);
+	assert_int_equal(rt_stream_receive(&loop, &rcv.req, child, buf, sizeof(buf), req_done), 0);
+	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	assert_int_equal(rcv.result, -ALDER_EPIPE);
+	assert_int_equal(rt_handle_close(child), 0);
+
+	/* Nobody accepts: the parent conversation ends, so does the chain. */
+	rt_action_offer_transient(&acts[0]);
+	assert_int_equal(rt_action_receive_inline(&acts[1], 4), 0);
+	assert_int_equal(rt_stream_submit(&loop, &op, lanes[0], acts, 2, NULL), 0);
+	assert_true(rt_loop_run_once(&loop, false) >= 0);
+	assert_int_equal(rt_handle_close(lanes[1]), 0);
+	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	assert_int_equal(op.result, -ALDER_EPIPE);
+	assert_int_equal(acts[1].status, -ALDER_EPIPE);
+	assert_int_equal(rt_handle_close(lanes[0]), 0);
+	assert_int_equal(fake_stats.handles_live, handles - 2);
+	loop_down(&loop);
+}
+
 /* ---- Detached sends ----------------------------------------------------------------- */
 
 static void test_send_detached_success_posts_nothing(void **state)
@@ -922,6 +1040,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_drop_lane_and_no_writeback, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drop_lane_released_by_cancel, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_queue_death_lets_go_of_lanes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_transient_offer_request_response, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_transient_lane_ends_with_chain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_detached_success_posts_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_detached_drops_lane, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_detached_failures_counted, setup, teardown),
