@@ -825,6 +825,7 @@ struct pair_ctx {
 	alder_handle_t pulled;
 	int64_t event_counter;
 	struct alder_creds creds;
+	uint64_t handles_base; /* echo_server_fn: live handles before the first call */
 };
 
 static void echo_server_fn(void *arg)
@@ -833,6 +834,8 @@ static void echo_server_fn(void *arg)
 	for (int i = 0; i < 2; i++) {
 		alder_handle_t child;
 		FCHECK_EQ(rt_stream_accept_await(p->server_loop, p->server_lane, &child), 0);
+		/* The client's offer is transient: only our child lane has a handle. */
+		FCHECK_EQ(fake_stats.handles_live, p->handles_base + 1);
 		char req[16];
 		size_t got = 0;
 		memset(req, 'z', sizeof(req));
@@ -843,6 +846,9 @@ static void echo_server_fn(void *arg)
 		/* The second client has room for 4 bytes only. */
 		FCHECK_EQ(rt_stream_send_await(p->server_loop, child, resp, (size_t)n),
 			  i == 0 ? 0 : -ALDER_EMSGSIZE);
+		/* The client's chain is complete: its side is closed. */
+		FCHECK_EQ(rt_stream_receive_await(p->server_loop, child, req, sizeof(req), NULL),
+			  -ALDER_EPIPE);
 		FCHECK_EQ(rt_handle_close(child), 0);
 		p->served++;
 	}
@@ -872,8 +878,11 @@ static void test_call_and_serve(void **state)
 	loop_up(&loop);
 	make_stream(lanes);
 	uint64_t handles_before = fake_stats.handles_live;
-	struct pair_ctx p = {
-	    .client_loop = &loop, .server_loop = &loop, .client_lane = lanes[0], .server_lane = lanes[1]};
+	struct pair_ctx p = {.client_loop = &loop,
+			     .server_loop = &loop,
+			     .client_lane = lanes[0],
+			     .server_lane = lanes[1],
+			     .handles_base = handles_before};
 	assert_int_equal(rt_fibril_start(&loop, &fs, echo_server_fn, &p, NULL), 0);
 	assert_int_equal(rt_fibril_start(&loop, &fc, echo_client_fn, &p, NULL), 0);
 	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
@@ -980,8 +989,11 @@ static void test_two_loops_talk(void **state)
 	loop_up(&client);
 	loop_up(&server);
 	make_stream(lanes);
-	struct pair_ctx p = {
-	    .client_loop = &client, .server_loop = &server, .client_lane = lanes[0], .server_lane = lanes[1]};
+	struct pair_ctx p = {.client_loop = &client,
+			     .server_loop = &server,
+			     .client_lane = lanes[0],
+			     .server_lane = lanes[1],
+			     .handles_base = fake_stats.handles_live};
 	assert_int_equal(rt_fibril_start(&server, &fs, echo_server_fn, &p, NULL), 0);
 	assert_int_equal(rt_fibril_start(&client, &fc, echo_client_fn, &p, NULL), 0);
 	/* One thread drives both, as two threads would, without waiting. */

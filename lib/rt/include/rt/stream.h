@@ -16,7 +16,9 @@
  *     suspend the calling fibril; their op and action live on its stack).
  *
  * Lanes are plain handles; these helpers never close one except where
- * said (rt_stream_call_await closes the child lane it opened).
+ * said (rt_stream_send_detached with ALDER_STREAM_DROP_LANE). The child
+ * conversation of rt_stream_call_await is transient: no handle is made for
+ * this side, and the kernel closes it when the chain completes.
  */
 #ifndef RT_STREAM_H
 #define RT_STREAM_H
@@ -126,13 +128,16 @@ int64_t rt_stream_extract_creds_await(struct rt_loop *loop, alder_handle_t lane,
 int64_t rt_stream_dismiss_await(struct rt_loop *loop, alder_handle_t lane);
 
 /*
- * A request/response exchange in one chain: OFFER (chained), then on the
- * child stream SEND req and RECEIVE into resp. The server side accepts
- * (rt_stream_accept_await), receives the request on its child lane, sends
- * the response there and closes its lane. The child lane this side got is
- * closed before returning. *resp_len (may be NULL): bytes of response
- * (on -ALDER_EMSGSIZE: the size the server offered). Returns 0 or the first
- * failure.
+ * A request/response exchange in one chain: a transient OFFER
+ * (rt_action_offer_transient), then on the child stream SEND req and
+ * RECEIVE into resp. No handle is installed for this side's child lane; the
+ * kernel closes it when the chain completes (whatever the result), so the
+ * server sees -ALDER_EPIPE on the child after its reply. The server side
+ * accepts (rt_stream_accept_await), receives the request on its child lane,
+ * sends the response there and closes its lane (or sends it with
+ * rt_stream_send_detached and ALDER_STREAM_DROP_LANE). *resp_len (may be
+ * NULL): bytes of response (on -ALDER_EMSGSIZE: the size the server
+ * offered). Returns 0 or the first failure.
  */
 int64_t rt_stream_call_await(struct rt_loop *loop, alder_handle_t lane, const void *req, size_t req_len,
 			     void *resp, size_t resp_room, size_t *resp_len);
