@@ -303,6 +303,17 @@ static bool handle_alive(alder_handle_t h)
 	return handle_get(h, 0, &err) != NULL;
 }
 
+/* The conversation of lane has ended: a receive on it fails with -EPIPE. */
+static void assert_ended(struct rt_loop *loop, alder_handle_t lane)
+{
+	struct req_rec rcv = {0};
+	char buf[4];
+	assert_int_equal(rt_stream_receive(loop, &rcv.req, lane, buf, sizeof(buf), req_done), 0);
+	assert_int_equal(rt_loop_run(loop), RT_LOOP_IDLE);
+	assert_int_equal(rcv.calls, 1);
+	assert_int_equal(rcv.result, -ALDER_EPIPE);
+}
+
 /* Submit one chain with chain flags (args[2]); the op's result after the loop
  * went idle. */
 static int64_t run_chain(struct rt_loop *loop, struct rt_op *op, alder_handle_t lane,
@@ -406,9 +417,7 @@ static void test_drop_lane_released_by_cancel(void **state)
 	struct rt_loop a, b;
 	alder_handle_t lanes[2];
 	struct rt_op op = RT_OP_INIT;
-	struct req_rec rcv = {0};
 	struct alder_action rx;
-	char in[4];
 	loop_up(&a);
 	loop_up(&b);
 	make_stream(lanes);
@@ -419,10 +428,7 @@ static void test_drop_lane_released_by_cancel(void **state)
 	assert_int_equal(fake_pending_ops(), 1);
 	loop_down(&a);
 	assert_int_equal(op.result, -ALDER_ECANCELED);
-	assert_int_equal(rt_stream_receive(&b, &rcv.req, lanes[1], in, sizeof(in), req_done), 0);
-	assert_int_equal(rt_loop_run(&b), RT_LOOP_IDLE);
-	assert_int_equal(rcv.calls, 1);
-	assert_int_equal(rcv.result, -ALDER_EPIPE);
+	assert_ended(&b, lanes[1]);
 	assert_int_equal(rt_handle_close(lanes[1]), 0);
 	loop_down(&b);
 }
@@ -434,10 +440,8 @@ static void test_queue_death_lets_go_of_lanes(void **state)
 	struct rt_loop srv;
 	struct rt_ring ring;
 	alder_handle_t lanes[2], l2[2], child;
-	struct req_rec rcv = {0};
 	struct rt_op acc_op = RT_OP_INIT;
 	struct alder_action acc[2], call[3], rx;
-	char in[8];
 	loop_up(&srv);
 	make_stream(lanes);
 	make_stream(l2);
@@ -470,18 +474,28 @@ static void test_queue_death_lets_go_of_lanes(void **state)
 	fake_queue_destroy(&ring);
 	assert_int_equal(fake_stats.cqes, cqes); /* nothing posted */
 	assert_int_equal(fake_pending_ops(), 0);
-	assert_int_equal(rt_stream_receive(&srv, &rcv.req, child, in, sizeof(in), req_done), 0);
-	assert_int_equal(rt_loop_run(&srv), RT_LOOP_IDLE);
-	assert_int_equal(rcv.result, -ALDER_EPIPE);
-	assert_int_equal(rt_stream_receive(&srv, &rcv.req, l2[1], in, sizeof(in), req_done), 0);
-	assert_int_equal(rt_loop_run(&srv), RT_LOOP_IDLE);
-	assert_int_equal(rcv.result, -ALDER_EPIPE);
-	assert_int_equal(rcv.calls, 2);
+	assert_ended(&srv, child);
+	assert_ended(&srv, l2[1]);
 	assert_int_equal(rt_handle_close(child), 0);
 	loop_down(&srv);
 }
 
 /* ---- Transient lanes ------------------------------------------------------------------ */
+
+/* Submit acts (a chain that starts with a transient offer) on lanes[0] and
+ * accept it on lanes[1]; the server's child lane. The chain still waits. */
+static alder_handle_t call_accepted(struct rt_loop *loop, struct rt_op *op, const alder_handle_t lanes[2],
+				    struct alder_action *acts, uint32_t count)
+{
+	struct req_rec acc = {0};
+	assert_int_equal(rt_stream_submit(loop, op, lanes[0], acts, count, NULL), 0);
+	assert_int_equal(rt_stream_accept(loop, &acc.req, lanes[1], req_done), 0);
+	assert_true(rt_loop_run_once(loop, false) >= 0);
+	assert_int_equal(acc.calls, 1);
+	assert_int_equal(acc.result, 0);
+	assert_true(acc.req.action.out_handle > 0);
+	return acc.req.action.out_handle;
+}
 
 /* OFFER(CHAIN | NO_HANDLE), SEND, RECEIVE: a request/response with no handle
  * for the client; its side of the child conversation closes when the chain
@@ -492,7 +506,7 @@ static void test_transient_offer_request_response(void **state)
 	alder_handle_t lanes[2];
 	struct rt_op call_op = RT_OP_INIT;
 	struct alder_action call[3];
-	struct req_rec acc = {0}, rcv = {0}, snd = {0};
+	struct req_rec rcv = {0}, snd = {0};
 	char req[8];
 	loop_up(&loop);
 	make_stream(lanes);
@@ -502,12 +516,7 @@ static void test_transient_offer_request_response(void **state)
 	assert_int_equal(call[0].flags, ALDER_ACTION_CHAIN | ALDER_ACTION_NO_HANDLE);
 	assert_int_equal(rt_action_send_inline(&call[1], "ping", 4), 0);
 	assert_int_equal(rt_action_receive_inline(&call[2], 8), 0);
-	assert_int_equal(rt_stream_submit(&loop, &call_op, lanes[0], call, 3, NULL), 0);
-	assert_int_equal(rt_stream_accept(&loop, &acc.req, lanes[1], req_done), 0);
-	assert_true(rt_loop_run_once(&loop, false) >= 0); /* the chain still waits */
-	assert_int_equal(acc.result, 0);
-	alder_handle_t child = acc.req.action.out_handle;
-	assert_true(child > 0);
+	alder_handle_t child = call_accepted(&loop, &call_op, lanes, call, 3);
 	assert_int_equal(fake_stats.handles_live, handles + 1); /* the server's lane only */
 	assert_int_equal(rt_stream_receive(&loop, &rcv.req, child, req, sizeof(req), req_done), 0);
 	assert_true(rt_loop_run_once(&loop, false) >= 0); /* the chain still waits */
@@ -523,10 +532,7 @@ static void test_transient_offer_request_response(void **state)
 	assert_int_equal(call[0].out_handle, 0); /* no handle */
 	assert_int_equal(call[2].length, 4);
 	assert_memory_equal(call[2].data, "pong", 4);
-	/* The client's side closed with its chain. */
-	assert_int_equal(rt_stream_receive(&loop, &rcv.req, child, req, sizeof(req), req_done), 0);
-	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
-	assert_int_equal(rcv.result, -ALDER_EPIPE);
+	assert_ended(&loop, child); /* the client's side closed with its chain */
 	assert_int_equal(rt_handle_close(child), 0);
 	assert_int_equal(fake_stats.handles_live, handles);
 	loop_down(&loop);
@@ -541,8 +547,7 @@ static void test_transient_lane_ends_with_chain(void **state)
 	alder_handle_t lanes[2];
 	struct rt_op op = RT_OP_INIT;
 	struct alder_action acts[2];
-	struct req_rec acc = {0}, snd = {0}, off = {0}, rcv = {0};
-	char buf[4];
+	struct req_rec snd = {0}, off = {0};
 	loop_up(&loop);
 	make_stream(lanes);
 	uint64_t handles = fake_stats.handles_live;
@@ -550,11 +555,7 @@ static void test_transient_lane_ends_with_chain(void **state)
 	/* Cancelled while it waits on the child. */
 	rt_action_offer_transient(&acts[0]);
 	assert_int_equal(rt_action_receive_inline(&acts[1], 4), 0);
-	assert_int_equal(rt_stream_submit(&loop, &op, lanes[0], acts, 2, NULL), 0);
-	assert_int_equal(rt_stream_accept(&loop, &acc.req, lanes[1], req_done), 0);
-	assert_true(rt_loop_run_once(&loop, false) >= 0); /* the chain still waits */
-	alder_handle_t child = acc.req.action.out_handle;
-	assert_true(child > 0);
+	alder_handle_t child = call_accepted(&loop, &op, lanes, acts, 2);
 	assert_true(rt_op_cancel(&op));
 	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
 	assert_int_equal(op.result, -ALDER_ECANCELED);
@@ -579,9 +580,7 @@ static void test_transient_lane_ends_with_chain(void **state)
 	assert_int_equal(op.result, 0);
 	assert_int_equal(acts[0].out_handle, 0);
 	assert_memory_equal(acts[1].data, "req", 3);
-	assert_int_equal(rt_stream_receive(&loop, &rcv.req, child, buf, sizeof(buf), req_done), 0);
-	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
-	assert_int_equal(rcv.result, -ALDER_EPIPE);
+	assert_ended(&loop, child);
 	assert_int_equal(rt_handle_close(child), 0);
 
 	/* Nobody accepts: the parent conversation ends, so does the chain. */
@@ -645,9 +644,7 @@ static void test_send_detached_drops_lane(void **state)
 	assert_int_equal(rcv.result, 0);
 	assert_int_equal(rcv.req.action.length, 3);
 	assert_memory_equal(in, "bye", 3);
-	assert_int_equal(rt_stream_receive(&loop, &rcv.req, lanes[1], in, sizeof(in), req_done), 0);
-	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
-	assert_int_equal(rcv.result, -ALDER_EPIPE);
+	assert_ended(&loop, lanes[1]);
 	assert_int_equal(rt_loop_get_stats(&loop).detached_failed, 0);
 	assert_int_equal(rt_handle_close(lanes[1]), 0);
 	loop_down(&loop);
