@@ -614,6 +614,8 @@ int rt_stream_send_detached(struct rt_loop *loop, alder_handle_t lane, const voi
 		return -ALDER_EAGAIN; /* its SQE is still in the ring */
 	if (!sq_has_room(loop))
 		return -ALDER_EAGAIN;
+	if (!rt_link_empty(&loop->backlog))
+		return -ALDER_EAGAIN; /* ops started earlier wait: never overtake them */
 	struct alder_action *a = &loop->detached[k];
 	int r = rt_action_send_inline(a, data, len);
 	if (r < 0)

@@ -308,14 +308,14 @@ int64_t rt_stream_call_await(struct rt_loop *loop, alder_handle_t lane, const vo
 			     void *resp, size_t resp_room, size_t *resp_len)
 {
 	struct alder_action a[3];
-	rt_action_offer(&a[0], true);
+	/* A transient offer: the chain holds this side's child lane and closes
+	 * it when it completes, however it ends, so there is no handle to
+	 * close here. Outputs not written back (a start or submission error)
+	 * are still zero. */
+	rt_action_offer_transient(&a[0]);
 	rt_action_send(&a[1], req, req_len);
 	rt_action_receive(&a[2], resp, resp_room);
 	int64_t r = rt_stream_submit_await(loop, lane, a, 3);
-	/* The offer may have succeeded even if a later action failed. Outputs
-	 * not written back (a start or submission error) are still zero. */
-	if (a[0].status == 0 && a[0].out_handle != ALDER_HANDLE_NONE)
-		(void)rt_plat_handle_close(a[0].out_handle);
 	if (resp_len)
 		*resp_len = a[2].status == 0 || a[2].status == -ALDER_EMSGSIZE ? (size_t)a[2].length : 0;
 	return r;

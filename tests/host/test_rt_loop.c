@@ -169,6 +169,59 @@ static void test_malformed_op_completes_with_error(void **state)
 	loop_down(&loop);
 }
 
+/* An SQE written beside the op records, as rt_stream_send_detached writes
+ * them: context 0, so its CQE, if any, counts as a detached failure. */
+static void push_detached_sqe(struct rt_loop *loop, uint32_t opcode, uint32_t flags, uint64_t a0)
+{
+	struct alder_sqe sqe = {.op = opcode, .flags = flags, .context = RT_CTX_DETACHED, .args = {a0}};
+	sq_push(loop, &sqe);
+}
+
+/* ALDER_SQE_SKIP_SUCCESS: a success posts no CQE (the slot is released), a
+ * failure still posts one; unknown flag bits fail the SQE. The loop counts
+ * CQEs with context 0 as detached failures, beside its ops. */
+static void test_skip_success_flag(void **state)
+{
+	struct rt_loop loop;
+	struct rec r = {0};
+	loop_up(&loop, 8, 8);
+	push_detached_sqe(&loop, ALDER_OP_NOP, ALDER_SQE_SKIP_SUCCESS, 0);
+	push_detached_sqe(&loop, ALDER_OP_TIMER, ALDER_SQE_SKIP_SUCCESS, 1000);	  /* waits */
+	push_detached_sqe(&loop, ALDER_OP_CANCEL, ALDER_SQE_SKIP_SUCCESS, 12345); /* -ENOENT */
+	push_detached_sqe(&loop, ALDER_OP_NOP, ALDER_SQE_SKIP_SUCCESS | 2u, 0);	  /* unknown bit */
+	push_detached_sqe(&loop, ALDER_OP_NOP, 1u << 31, 0);
+	start_nop(&loop, &r); /* an op among them is delivered as usual */
+	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.result, 0);
+	struct rt_loop_stats st = rt_loop_get_stats(&loop);
+	assert_int_equal(st.cqes, 4);
+	assert_int_equal(st.detached_failed, 3);
+	assert_int_equal(fake_stats.skipped, 1);
+	assert_int_equal(fake_pending_ops(), 1); /* the timer */
+	assert_int_equal(loop.ring.hdr->in_flight, 1);
+
+	/* The timer's success is skipped too, its slot released. */
+	fake_advance(1000);
+	assert_int_equal(fake_pending_ops(), 0);
+	assert_int_equal(fake_stats.skipped, 2);
+	assert_int_equal(loop.ring.hdr->in_flight, 0);
+	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	assert_int_equal(rt_loop_get_stats(&loop).cqes, 4);
+
+	/* A cancelled op fails: its CQE comes; the cancel's success does not. */
+	push_detached_sqe(&loop, ALDER_OP_TIMER, ALDER_SQE_SKIP_SUCCESS, 5000);
+	push_detached_sqe(&loop, ALDER_OP_CANCEL, ALDER_SQE_SKIP_SUCCESS, RT_CTX_DETACHED);
+	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	st = rt_loop_get_stats(&loop);
+	assert_int_equal(st.cqes, 5);
+	assert_int_equal(st.detached_failed, 4);
+	assert_int_equal(fake_stats.skipped, 3);
+	assert_int_equal(fake_stats.cancels_found, 1);
+	assert_int_equal(fake_pending_ops(), 0);
+	loop_down(&loop);
+}
+
 static void test_nops_in_start_order(void **state)
 {
 	struct rt_loop loop;
@@ -914,6 +967,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_nop_delivered_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_start_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_op_completes_with_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_skip_success_flag, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_nops_in_start_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_timers_in_deadline_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_restart_from_done, setup, teardown),

@@ -11,7 +11,12 @@
  * -EPROTO on a mismatch, -EPIPE after a dismiss or when the last handle of a
  * lane is closed, submission checks with aux[1] = offending index, outputs
  * written back before the CQE. Cancelling a chain fails its unresolved
- * actions with -ECANCELED.
+ * actions with -ECANCELED. The chain flags DROP_LANE (the handle is consumed
+ * at submission, also by a refused chain; the chain holds the lane until it
+ * completes) and NO_WRITEBACK, and NO_HANDLE on a chained OFFER/ACCEPT (the
+ * chain holds that side's new lane and lets it go at completion), as
+ * kernel/generic/stream.c does them. Destroying a queue cancels its ops
+ * without posting anything, and their chains let go of what they held.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +86,18 @@ static struct fk_handle *handle_get(int32_t h, int type, long *err)
 	return e;
 }
 
+/* Remove handle h (which exists) from the table; the caller gets the
+ * reference it held on its object. */
+static void *handle_take(int32_t h)
+{
+	struct fk_handle *e = &fk_handles[h - FK_HANDLE_BASE];
+	void *obj = e->obj;
+	e->type = FK_H_FREE;
+	e->obj = NULL;
+	fake_stats.handles_live--;
+	return obj;
+}
+
 /* ---- Queues and pending operations -------------------------------------------- */
 
 struct fk_queue {
@@ -89,6 +106,7 @@ struct fk_queue {
 	struct alder_cqe *cq;
 	uint32_t sq_n, cq_n;
 	uint32_t in_flight; /* accepted, CQE not posted */
+	bool dead;	    /* being destroyed: ops are cancelled, nothing is posted */
 	void *mem;
 	int32_t handle;
 };
@@ -106,6 +124,7 @@ struct fk_pending {
 	struct fk_pending *next, *prev; /* fk_pending_list, in acceptance order */
 	struct fk_queue *q;
 	uint64_t context;
+	bool skip_success; /* ALDER_SQE_SKIP_SUCCESS */
 	enum fk_kind kind;
 	uint64_t seq;
 	uint64_t deadline;
@@ -125,11 +144,17 @@ static uint32_t unreaped(const struct fk_queue *q)
 	return q->hdr->cq_tail - ACQ(&q->hdr->cq_head);
 }
 
-static void post(struct fk_queue *q, uint64_t ctx, int64_t res, uint64_t a0, uint64_t a1)
+/* Complete one accepted op: its CQE at cq_tail, in the slot the acceptance
+ * reserved. skip (ALDER_SQE_SKIP_SUCCESS) with res >= 0, or a dead queue:
+ * only the slot is released, as post_locked does in kernel/generic/queue.c. */
+static void post(struct fk_queue *q, uint64_t ctx, int64_t res, uint64_t a0, uint64_t a1, bool skip)
 {
 	uint32_t tail = q->hdr->cq_tail;
 	uint32_t used = unreaped(q);
-	if (used > q->cq_n) {
+	if (q->dead || (skip && res >= 0)) {
+		if (!q->dead)
+			fake_stats.skipped++;
+	} else if (used > q->cq_n) {
 		violation("cq_head moved past cq_tail");
 	} else if (used == q->cq_n) {
 		violation("CQ overflow: a completion had no slot");
@@ -145,13 +170,20 @@ static void post(struct fk_queue *q, uint64_t ctx, int64_t res, uint64_t a0, uin
 	q->hdr->in_flight = q->in_flight;
 }
 
-static struct fk_pending *pending_new(struct fk_queue *q, uint64_t ctx, enum fk_kind kind)
+/* An op that completes at once, with the SQE's flags. */
+static void post_sqe(struct fk_queue *q, const struct alder_sqe *sqe, int64_t res, uint64_t a0, uint64_t a1)
+{
+	post(q, sqe->context, res, a0, a1, (sqe->flags & ALDER_SQE_SKIP_SUCCESS) != 0);
+}
+
+static struct fk_pending *pending_new(struct fk_queue *q, const struct alder_sqe *sqe, enum fk_kind kind)
 {
 	struct fk_pending *p = calloc(1, sizeof(*p));
 	if (!p)
 		abort();
 	p->q = q;
-	p->context = ctx;
+	p->context = sqe->context;
+	p->skip_success = (sqe->flags & ALDER_SQE_SKIP_SUCCESS) != 0;
 	p->kind = kind;
 	p->seq = fk_seq++;
 	p->prev = fk_pending_list.prev;
@@ -178,7 +210,7 @@ static void pending_done(struct fk_pending *p, int64_t res, uint64_t a0, uint64_
 		p->d_aux[1] = a1;
 		return;
 	}
-	post(p->q, p->context, res, a0, a1);
+	post(p->q, p->context, res, a0, a1, p->skip_success);
 	pending_free(p);
 }
 
@@ -189,7 +221,7 @@ static int run_deferred(void)
 	while (p != &fk_pending_list) {
 		struct fk_pending *next = p->next;
 		if (p->deferred) {
-			post(p->q, p->context, p->d_result, p->d_aux[0], p->d_aux[1]);
+			post(p->q, p->context, p->d_result, p->d_aux[0], p->d_aux[1], p->skip_success);
 			pending_free(p);
 			n++;
 		}
@@ -300,7 +332,7 @@ struct fk_act;
 struct fk_lane {
 	struct fk_stream *s;
 	int side;
-	int open;	     /* handles naming it, plus pushes carrying it */
+	int open;	     /* handles naming it, pushes carrying it, chains holding it */
 	struct fk_act *head; /* unmatched actions, FIFO */
 	struct fk_act *tail;
 };
@@ -323,6 +355,7 @@ struct fk_act {
 	int carried_type;	 /* PUSH: what the push carries */
 	void *carried_obj;
 	uint32_t carried_rights;
+	struct fk_lane *held_lane; /* OFFER/ACCEPT with NO_HANDLE: its new lane, let go at completion */
 };
 
 struct fk_chain {
@@ -332,6 +365,8 @@ struct fk_chain {
 	struct fk_act a[ALDER_STREAM_MAX_CHAIN];
 	uint32_t count, unresolved;
 	bool aborting;
+	bool no_writeback;	   /* ALDER_STREAM_NO_WRITEBACK */
+	struct fk_lane *lane_held; /* ALDER_STREAM_DROP_LANE: the lane, let go at completion */
 };
 
 static void match(struct fk_stream *s);
@@ -403,19 +438,29 @@ static void release_carried(struct fk_act *a)
 	a->carried_obj = NULL;
 }
 
+/* Every action of c is resolved: write back (unless NO_WRITEBACK), complete,
+ * free c, then let go of the lanes it held (a dropped lane handle, transient
+ * child lanes): after the CQE, as the kernel does, since letting one go may
+ * close a side and resolve other chains. */
 static void chain_complete(struct fk_chain *c)
 {
 	int64_t result = 0;
 	uint64_t ok = 0;
 	bool failed = false;
+	struct fk_lane *lanes[ALDER_STREAM_MAX_CHAIN + 1];
+	uint32_t nlanes = 0;
+	if (c->lane_held)
+		lanes[nlanes++] = c->lane_held;
 	for (uint32_t i = 0; i < c->count; i++) {
 		struct alder_action *u = &c->user[i], *k = &c->k[i];
-		u->status = k->status;
-		u->out_handle = k->out_handle;
-		u->length = k->length;
-		if ((k->type == ALDER_ACTION_RECEIVE && (k->flags & ALDER_ACTION_INLINE)) ||
-		    k->type == ALDER_ACTION_EXTRACT_CREDS)
-			memcpy(u->data, k->data, sizeof(u->data));
+		if (!c->no_writeback) {
+			u->status = k->status;
+			u->out_handle = k->out_handle;
+			u->length = k->length;
+			if ((k->type == ALDER_ACTION_RECEIVE && (k->flags & ALDER_ACTION_INLINE)) ||
+			    k->type == ALDER_ACTION_EXTRACT_CREDS)
+				memcpy(u->data, k->data, sizeof(u->data));
+		}
 		if (!failed && k->status != 0) {
 			failed = true;
 			result = k->status;
@@ -423,11 +468,15 @@ static void chain_complete(struct fk_chain *c)
 		if (!failed)
 			ok++;
 		free(c->a[i].iov);
+		if (c->a[i].held_lane)
+			lanes[nlanes++] = c->a[i].held_lane;
 	}
 	struct fk_pending *p = c->p;
 	p->chain = NULL;
 	free(c);
 	pending_done(p, result, ok, 0);
+	for (uint32_t i = 0; i < nlanes; i++)
+		lane_release(lanes[i]);
 }
 
 static void resolve(struct fk_act *a, int32_t status, uint64_t length, int32_t out_handle,
@@ -569,17 +618,28 @@ static void pair_handle(struct fk_act *push, struct fk_act *pull)
 	resolve(pull, 0, 0, (int32_t)h, NULL);
 }
 
+/* This side's lane of a new child conversation: a handle in out_handle, or
+ * with NO_HANDLE held by the chain until it completes (out_handle 0). */
+static int32_t child_lane(struct fk_act *a, struct fk_lane *l)
+{
+	l->open = 1;
+	if (a->c->k[a->idx].flags & ALDER_ACTION_NO_HANDLE) {
+		a->held_lane = l;
+		return 0;
+	}
+	long h = handle_new(FK_H_LANE, l, LANE_RIGHTS);
+	if (h < 0)
+		abort();
+	return (int32_t)h;
+}
+
 static void pair_stream(struct fk_act *offer, struct fk_act *accept)
 {
 	struct fk_stream *child = stream_new();
-	long ho = handle_new(FK_H_LANE, &child->lane[0], LANE_RIGHTS);
-	long ha = handle_new(FK_H_LANE, &child->lane[1], LANE_RIGHTS);
-	if (ho < 0 || ha < 0)
-		abort();
-	child->lane[0].open = 1;
-	child->lane[1].open = 1;
-	resolve(offer, 0, 0, (int32_t)ho, &child->lane[0]);
-	resolve(accept, 0, 0, (int32_t)ha, &child->lane[1]);
+	int32_t ho = child_lane(offer, &child->lane[0]);
+	int32_t ha = child_lane(accept, &child->lane[1]);
+	resolve(offer, 0, 0, ho, &child->lane[0]);
+	resolve(accept, 0, 0, ha, &child->lane[1]);
 	match(child);
 }
 
@@ -658,8 +718,9 @@ static bool gives(uint32_t type)
 	       type == ALDER_ACTION_IMBUE_CREDS || type == ALDER_ACTION_DISMISS;
 }
 
-/* Check one action as the kernel does at submission; 0 or the error. */
-static long check_action(const struct alder_action *k, uint32_t i, uint32_t count, uint32_t lane_rights)
+/* Check one action as the kernel does at submission; 0 or the error. (The
+ * lane's rights are checked after all actions, as in the kernel.) */
+static long check_action(const struct alder_action *k, uint32_t i, uint32_t count)
 {
 	if (k->type == 0 || k->type >= ALDER_ACTION_TYPE_COUNT)
 		return -ALDER_EINVAL;
@@ -668,6 +729,8 @@ static long check_action(const struct alder_action *k, uint32_t i, uint32_t coun
 	bool data = k->type == ALDER_ACTION_SEND || k->type == ALDER_ACTION_RECEIVE;
 	bool stream = k->type == ALDER_ACTION_OFFER || k->type == ALDER_ACTION_ACCEPT;
 	if ((k->flags & ALDER_ACTION_CHAIN) && (!stream || i + 1 == count))
+		return -ALDER_EINVAL;
+	if ((k->flags & ALDER_ACTION_NO_HANDLE) && !(k->flags & ALDER_ACTION_CHAIN))
 		return -ALDER_EINVAL;
 	if ((k->flags & (ALDER_ACTION_INLINE | ALDER_ACTION_SG)) && !data)
 		return -ALDER_EINVAL;
@@ -690,47 +753,56 @@ static long check_action(const struct alder_action *k, uint32_t i, uint32_t coun
 		return -ALDER_EINVAL;
 	if (k->type != ALDER_ACTION_PUSH_HANDLE && k->type != ALDER_ACTION_PULL_HANDLE && k->rights)
 		return -ALDER_EINVAL;
-	uint32_t need = gives(k->type) ? ALDER_RIGHT_WRITE : ALDER_RIGHT_READ;
-	if (!(lane_rights & need))
-		return -ALDER_EACCES;
+	if (k->rights & ~ALDER_RIGHTS_ALL)
+		return -ALDER_EINVAL;
 	return 0;
 }
 
+/* Submission in the kernel's order (stream_op_submit): the SQE's args
+ * (-EINVAL, -EFAULT: nothing happens), the lane handle (nothing happens),
+ * then each action and the lane's rights (a refused chain: aux[1] = the
+ * index, and a DROP_LANE handle is consumed all the same). */
 static void stream_submit(struct fk_queue *q, const struct alder_sqe *sqe)
 {
 	long err = 0;
 	uint32_t bad = 0;
+	uint64_t count = sqe->args[1], flags = sqe->args[2];
+	if ((flags & ~(uint64_t)ALDER_STREAM_FLAGS_ALL) || sqe->args[3] || count == 0 ||
+	    count > ALDER_STREAM_MAX_CHAIN) {
+		post_sqe(q, sqe, -ALDER_EINVAL, 0, 0);
+		return;
+	}
+	if (!sqe->args[0]) { /* the fake's "not in user space" */
+		post_sqe(q, sqe, -ALDER_EFAULT, 0, 0);
+		return;
+	}
 	struct fk_handle *lh = handle_get(sqe->handle, FK_H_LANE, &err);
 	if (!lh) {
-		post(q, sqe->context, err, 0, 0);
+		post_sqe(q, sqe, err, 0, 0);
 		return;
 	}
-	uint64_t count = sqe->args[1];
-	if (count == 0 || count > ALDER_STREAM_MAX_CHAIN || sqe->args[2] || sqe->args[3]) {
-		post(q, sqe->context, -ALDER_EINVAL, 0, 0);
-		return;
-	}
-	if (!sqe->args[0]) {
-		post(q, sqe->context, -ALDER_EFAULT, 0, 0);
-		return;
-	}
+	struct fk_lane *lane = lh->obj;
+	bool drop = (flags & ALDER_STREAM_DROP_LANE) != 0;
 	struct fk_chain *c = calloc(1, sizeof(*c));
 	if (!c)
 		abort();
 	c->user = (struct alder_action *)(uintptr_t)sqe->args[0];
 	c->count = (uint32_t)count;
+	c->no_writeback = (flags & ALDER_STREAM_NO_WRITEBACK) != 0;
 	memcpy(c->k, c->user, count * sizeof(struct alder_action));
 
+	uint32_t need = 0;
 	for (uint32_t i = 0; i < c->count && !err; i++) {
 		struct alder_action *k = &c->k[i];
 		struct fk_act *a = &c->a[i];
 		a->c = c;
 		a->idx = i;
-		err = check_action(k, i, c->count, lh->rights);
+		err = check_action(k, i, c->count);
 		if (err) {
 			bad = i;
 			break;
 		}
+		need |= gives(k->type) ? ALDER_RIGHT_WRITE : ALDER_RIGHT_READ;
 		if ((k->flags & ALDER_ACTION_SG) && k->len) {
 			if (!k->buf) {
 				err = -ALDER_EFAULT;
@@ -753,11 +825,15 @@ static void stream_submit(struct fk_queue *q, const struct alder_sqe *sqe)
 			a->carried_rights = ph->rights;
 		}
 	}
+	if (!err && (lh->rights & need) != need)
+		err = -ALDER_EACCES; /* aux[1] = 0, as in the kernel */
 	if (err) {
 		for (uint32_t i = 0; i < c->count; i++)
 			free(c->a[i].iov);
 		free(c);
-		post(q, sqe->context, err, 0, bad);
+		post_sqe(q, sqe, err, 0, bad);
+		if (drop) /* consumed either way; its side may close now */
+			lane_release(handle_take(sqe->handle));
 		return;
 	}
 	/* --- accepted: take the references, queue, match --- */
@@ -767,11 +843,12 @@ static void stream_submit(struct fk_queue *q, const struct alder_sqe *sqe)
 		else if (c->a[i].carried_type == FK_H_EVENT)
 			((struct fk_event *)c->a[i].carried_obj)->handles++;
 	}
-	struct fk_pending *p = pending_new(q, sqe->context, FK_STREAM);
+	if (drop)
+		c->lane_held = handle_take(sqe->handle); /* the handle's reference, now the chain's */
+	struct fk_pending *p = pending_new(q, sqe, FK_STREAM);
 	p->chain = c;
 	c->p = p;
 	c->unresolved = c->count;
-	struct fk_lane *lane = lh->obj;
 	for (uint32_t i = 0; i < c->count;) {
 		struct fk_act *a = &c->a[i];
 		lane_push(lane, a);
@@ -810,9 +887,10 @@ static struct fk_pending *find_pending(const struct fk_queue *q, uint64_t ctx)
 	return NULL;
 }
 
-static void cancel_pending(struct fk_pending *p)
+/* defer: the CQE at the next enter (fake_cfg.async_cancel). */
+static void cancel_pending(struct fk_pending *p, bool defer)
 {
-	p->defer = fake_cfg.async_cancel;
+	p->defer = defer;
 	if (p->kind == FK_STREAM)
 		chain_abort(p->chain, -ALDER_ECANCELED);
 	else
@@ -822,19 +900,19 @@ static void cancel_pending(struct fk_pending *p)
 static void process(struct fk_queue *q, const struct alder_sqe *sqe)
 {
 	long err;
-	if (sqe->flags || sqe->reserved) {
-		post(q, sqe->context, -ALDER_EINVAL, 0, 0);
+	if ((sqe->flags & ~ALDER_SQE_FLAGS_ALL) || sqe->reserved) {
+		post_sqe(q, sqe, -ALDER_EINVAL, 0, 0);
 		return;
 	}
 	switch (sqe->op) {
 	case ALDER_OP_NOP:
-		post(q, sqe->context, 0, 0, 0);
+		post_sqe(q, sqe, 0, 0, 0);
 		return;
 	case ALDER_OP_TIMER:
 		if (sqe->args[0] <= fk_clock) {
-			post(q, sqe->context, 0, 0, 0);
+			post_sqe(q, sqe, 0, 0, 0);
 		} else {
-			struct fk_pending *p = pending_new(q, sqe->context, FK_TIMER);
+			struct fk_pending *p = pending_new(q, sqe, FK_TIMER);
 			p->deadline = sqe->args[0];
 		}
 		return;
@@ -842,25 +920,25 @@ static void process(struct fk_queue *q, const struct alder_sqe *sqe)
 		struct fk_pending *t = find_pending(q, sqe->args[0]);
 		if (!t) {
 			fake_stats.cancels_missed++;
-			post(q, sqe->context, -ALDER_ENOENT, 0, 0);
+			post_sqe(q, sqe, -ALDER_ENOENT, 0, 0);
 			return;
 		}
 		fake_stats.cancels_found++;
-		cancel_pending(t); /* sync: the target's CQE first; async: later */
-		post(q, sqe->context, 0, 0, 0);
+		cancel_pending(t, fake_cfg.async_cancel); /* sync: the target's CQE first; async: later */
+		post_sqe(q, sqe, 0, 0, 0);
 		return;
 	}
 	case ALDER_OP_EVENT_WAIT: {
 		struct fk_handle *e = handle_get(sqe->handle, FK_H_EVENT, &err);
 		if (!e) {
-			post(q, sqe->context, err, 0, 0);
+			post_sqe(q, sqe, err, 0, 0);
 			return;
 		}
 		if (!(e->rights & ALDER_RIGHT_READ)) {
-			post(q, sqe->context, -ALDER_EACCES, 0, 0);
+			post_sqe(q, sqe, -ALDER_EACCES, 0, 0);
 			return;
 		}
-		struct fk_pending *p = pending_new(q, sqe->context, FK_EVENT_WAIT);
+		struct fk_pending *p = pending_new(q, sqe, FK_EVENT_WAIT);
 		p->ev = e->obj;
 		return;
 	}
@@ -868,7 +946,7 @@ static void process(struct fk_queue *q, const struct alder_sqe *sqe)
 		stream_submit(q, sqe);
 		return;
 	default:
-		post(q, sqe->context, -ALDER_EINVAL, 0, 0);
+		post_sqe(q, sqe, -ALDER_EINVAL, 0, 0);
 		return;
 	}
 }
@@ -989,23 +1067,21 @@ int fake_queue_create(uint32_t sq_entries, uint32_t cq_entries, struct rt_ring *
 
 static void queue_free(struct fk_queue *q)
 {
-	/* Its ops vanish with it (no CQE can be posted any more). */
-	struct fk_pending *p = fk_pending_list.next;
-	while (p != &fk_pending_list) {
-		struct fk_pending *next = p->next;
-		if (p->q == q) {
-			if (p->kind == FK_STREAM && p->chain) {
-				struct fk_chain *c = p->chain;
-				for (uint32_t i = 0; i < c->count; i++) {
-					if (c->a[i].lane)
-						lane_unlink(&c->a[i]);
-					free(c->a[i].iov);
-				}
-				free(c);
-			}
-			pending_free(p);
-		}
-		p = next;
+	/* As in the kernel, its ops are cancelled and no CQE is posted any
+	 * more; what their chains held (pushed handles, dropped and transient
+	 * lanes) is let go, which may end conversations. Each cancel may
+	 * complete other ops of q, so look for the first one again each time. */
+	q->dead = true;
+	for (;;) {
+		struct fk_pending *p = fk_pending_list.next;
+		while (p != &fk_pending_list && p->q != q)
+			p = p->next;
+		if (p == &fk_pending_list)
+			break;
+		if (p->deferred)
+			pending_free(p); /* its CQE was never posted: the slot goes with q */
+		else
+			cancel_pending(p, false);
 	}
 	free(q->mem);
 	free(q);
@@ -1041,10 +1117,7 @@ long fake_handle_close(int32_t h)
 	if (!e)
 		return err;
 	int type = e->type;
-	void *obj = e->obj;
-	e->type = FK_H_FREE;
-	e->obj = NULL;
-	fake_stats.handles_live--;
+	void *obj = handle_take(h);
 	if (type == FK_H_LANE)
 		lane_release(obj);
 	else if (type == FK_H_EVENT)

@@ -5,7 +5,8 @@
  * happens except inside fake_* calls and rt_plat_queue_enter.
  *
  * What it models:
- *   - Rings: SQEs consumed from sq_head in order; CQEs posted at cq_tail.
+ *   - Rings: SQEs consumed from sq_head in order; CQEs posted at cq_tail,
+ *     none for a success with ALDER_SQE_SKIP_SUCCESS (fake_stats.skipped).
  *     A submission is accepted only while in_flight + unreaped CQEs <
  *     cq_entries (so it never has to drop a completion); the rest stay in the
  *     SQ. fake_cfg.max_accept_per_enter declines more, to test "took fewer".
@@ -18,7 +19,10 @@
  *     waits pending at that moment with the new counter, earlier signals
  *     are not remembered; closing the last handle fails waits with -EPIPE;
  *     READ to wait, WRITE to signal), STREAM (lanes, FIFO matching, chains,
- *     CHAIN, DISMISS, EPIPE on close; a subset of stream.h, see the .c).
+ *     CHAIN, DISMISS, EPIPE on close, the chain flags DROP_LANE and
+ *     NO_WRITEBACK, transient lanes (NO_HANDLE); a subset of stream.h, see
+ *     the .c).
+ *   - Destroying a queue cancels its ops and posts nothing, as the kernel.
  *   - Anything malformed completes with an error CQE, like the kernel.
  *   - If an enter must wait and nothing can ever complete, it returns
  *     -ALDER_ETIMEDOUT instead of hanging (after trying the idle hook).
@@ -49,6 +53,7 @@ struct fake_stats {
 	uint64_t declined_budget; /* enters that stopped because the CQ budget was full */
 	uint64_t declined_config; /* ... because of max_accept_per_enter */
 	uint64_t cqes;
+	uint64_t skipped; /* successes whose CQE ALDER_SQE_SKIP_SUCCESS left out */
 	uint64_t cancels_found, cancels_missed;
 	uint64_t max_in_flight; /* over all queues, of in_flight + unreaped */
 	uint64_t violations;

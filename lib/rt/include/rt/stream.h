@@ -16,7 +16,9 @@
  *     suspend the calling fibril; their op and action live on its stack).
  *
  * Lanes are plain handles; these helpers never close one except where
- * said (rt_stream_call_await closes the child lane it opened).
+ * said (rt_stream_send_detached with ALDER_STREAM_DROP_LANE). The child
+ * conversation of rt_stream_call_await is transient: no handle is made for
+ * this side, and the kernel closes it when the chain completes.
  */
 #ifndef RT_STREAM_H
 #define RT_STREAM_H
@@ -52,10 +54,17 @@ void rt_action_dismiss(struct alder_action *a);
  * is reported on success, and a failure only counts in the loop's
  * stats.detached_failed. chain_flags may hold ALDER_STREAM_DROP_LANE (the
  * lane handle is closed as the kernel takes the SQE: reply and hang up).
- * Goes to the kernel with the loop's next system call. Returns 0,
- * -ALDER_EAGAIN (the ring, or the loop's RT_DETACHED_SLOTS, are full: use a
- * normal op), -ALDER_EMSGSIZE, -ALDER_EINVAL (other chain flags) or
- * -ALDER_ECANCELED (shutting down). Not from other threads.
+ * Goes to the kernel with the loop's next system call, in order with the
+ * ops started before it. Returns 0, -ALDER_EAGAIN (the ring or the loop's
+ * RT_DETACHED_SLOTS are full, or ops wait in the loop's backlog, which the
+ * send must not overtake: use a normal op, which queues behind them),
+ * -ALDER_EMSGSIZE, -ALDER_EINVAL (other chain flags) or -ALDER_ECANCELED
+ * (shutting down). Not from other threads.
+ *
+ * Budget: until the send is met, the kernel holds a CQ slot for it that the
+ * loop's own count (loop.h, back-pressure) does not see, so SQEs may wait in
+ * the ring for it and the slot kept for cancels may be taken. Use it where
+ * the peer is already waiting (a reply to a RECEIVE in flight).
  */
 int rt_stream_send_detached(struct rt_loop *loop, alder_handle_t lane, const void *data, size_t len,
 			    uint32_t chain_flags);
@@ -119,13 +128,16 @@ int64_t rt_stream_extract_creds_await(struct rt_loop *loop, alder_handle_t lane,
 int64_t rt_stream_dismiss_await(struct rt_loop *loop, alder_handle_t lane);
 
 /*
- * A request/response exchange in one chain: OFFER (chained), then on the
- * child stream SEND req and RECEIVE into resp. The server side accepts
- * (rt_stream_accept_await), receives the request on its child lane, sends
- * the response there and closes its lane. The child lane this side got is
- * closed before returning. *resp_len (may be NULL): bytes of response
- * (on -ALDER_EMSGSIZE: the size the server offered). Returns 0 or the first
- * failure.
+ * A request/response exchange in one chain: a transient OFFER
+ * (rt_action_offer_transient), then on the child stream SEND req and
+ * RECEIVE into resp. No handle is installed for this side's child lane; the
+ * kernel closes it when the chain completes (whatever the result), so the
+ * server sees -ALDER_EPIPE on the child after its reply. The server side
+ * accepts (rt_stream_accept_await), receives the request on its child lane,
+ * sends the response there and closes its lane (or sends it with
+ * rt_stream_send_detached and ALDER_STREAM_DROP_LANE). *resp_len (may be
+ * NULL): bytes of response (on -ALDER_EMSGSIZE: the size the server
+ * offered). Returns 0 or the first failure.
  */
 int64_t rt_stream_call_await(struct rt_loop *loop, alder_handle_t lane, const void *req, size_t req_len,
 			     void *resp, size_t resp_room, size_t *resp_len);
