@@ -101,10 +101,13 @@
  * held from then until the chain completes.
  *
  * Chain flags (args[2]):
- *   DROP_LANE     the lane handle is consumed: closed by the submission
- *                 (also when the chain is refused; not when the handle is
- *                 not a usable lane or args are invalid, where nothing
- *                 happens). The chain keeps the lane open until it
+ *   DROP_LANE     the lane handle is consumed: closed by the submission,
+ *                 also when the chain is refused for its actions (an
+ *                 unreadable array included). Nothing is closed when the
+ *                 SQE is refused before the lane is looked up (bad args,
+ *                 an array range outside user space), when the handle is
+ *                 not a lane, or when the queue is dying (the SQE then
+ *                 fails with -ECANCELED). The chain keeps the lane open until it
  *                 completes, then lets it go (the last holder closes the
  *                 side). "Reply and hang up" in one step, without a race
  *                 with the reply.
