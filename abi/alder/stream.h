@@ -107,10 +107,10 @@
  *                 SQE is refused before the lane is looked up (bad args,
  *                 an array range outside user space), when the handle is
  *                 not a lane, or when the queue is dying (the SQE then
- *                 fails with -ECANCELED). The chain keeps the lane open until it
- *                 completes, then lets it go (the last holder closes the
- *                 side). "Reply and hang up" in one step, without a race
- *                 with the reply.
+ *                 fails with -ECANCELED). The chain keeps the lane open
+ *                 until it completes, then lets it go (the last holder
+ *                 closes the side). "Reply and hang up" in one step,
+ *                 without a race with the reply.
  *   NO_WRITEBACK  nothing is written back into the array: the CQE is the
  *                 only result, and the array is the caller's again as soon
  *                 as the submission returns. With ALDER_SQE_SKIP_SUCCESS and
