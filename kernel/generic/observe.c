@@ -183,8 +183,13 @@ static long thread_ctl(struct thread *t, uint64_t op)
 		waitq_wake_all(&t->obs);
 		return 0;
 	case ALDER_THREAD_KILL:
+		/* t holds p only until t is freed, which may be as soon as
+		 * obs.lock goes (t may be on its way out, and the last other
+		 * reference to p with it): hold p ourselves for the kill. */
+		process_get(p);
 		spin_unlock_irqrestore(&t->obs.lock, f);
-		process_kill(p); /* p is alive: t holds a reference to it */
+		process_kill(p);
+		process_put(p);
 		return 0;
 	default:
 		r = -ALDER_EINVAL;
