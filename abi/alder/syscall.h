@@ -54,7 +54,8 @@
  *   return address): it ends with sys_thread_exit or sys_exit. */
 #define SYS_THREAD_CREATE (ALDER_SYS_BASE + 8)
 /* noreturn sys_thread_exit(void): end the calling thread (the process ends
- * when its last thread does, with status 0). */
+ * when its last thread does, with status 0 — or when its last started
+ * thread does: threads never started are then ended, abi/alder/thread.h). */
 #define SYS_THREAD_EXIT (ALDER_SYS_BASE + 9)
 /* long sys_shutdown(unsigned code): power off (test harness; needs the
  * initial process). */

@@ -21,8 +21,23 @@
  *   (ALDER_EXIT_KILLED) and leaves the process table at once — SYS_WAIT on
  *   its pid returns -ECHILD, unless that wait had already begun.
  *
+ * Process end. A process that has had a thread started ends when the last
+ *   of its started threads ends; its threads that were never started are
+ *   then ended too, wherever their handles are (they never run user code;
+ *   ALDER_THREAD_START on them returns -ESRCH). Ending by SYS_THREAD_EXIT
+ *   gives ALDER_EXIT_NORMAL with status 0, as when the last thread of all
+ *   leaves. A process none of whose threads was ever started (a new one,
+ *   before its creator's first START) is not ended by this: it waits for
+ *   that START, or for its thread to be dropped or killed. A START and the
+ *   end of the last started thread are ordered: either the START comes
+ *   first (it returns 0, the thread runs and keeps the process alive) or
+ *   the end does (the START returns -ESRCH).
+ *
  * SYS_THREAD_CTL(thread, op, arg) (needs MANAGE):
- *   ALDER_THREAD_START   start a created thread (-EBUSY if already started)
+ *   ALDER_THREAD_START   start a created thread (-EBUSY if already started;
+ *                        -ESRCH if its process is ending or has ended:
+ *                        killed, exited, or its last started thread has
+ *                        left — the thread then never runs, see above)
  *   ALDER_THREAD_STOP    stop it at its next return to user mode; the stop
  *                        is reported as an ALDER_OBS_STOPPED observation
  *   ALDER_THREAD_RESUME  continue a stopped thread (-EBUSY if not stopped);

@@ -150,6 +150,8 @@ static long thread_ctl(struct thread *t, uint64_t op)
 {
 	if (op == ALDER_THREAD_GETPID)
 		return t->pid; /* set before the handle existed; kept after the thread ends */
+	if (op == ALDER_THREAD_START)
+		return process_start_thread(t); /* decided under its process's lock */
 	long r = 0;
 	unsigned long f = spin_lock_irqsave(&t->obs.lock);
 	if (t->gone) {
@@ -158,15 +160,6 @@ static long thread_ctl(struct thread *t, uint64_t op)
 	}
 	struct process *p = t->proc;
 	switch (op) {
-	case ALDER_THREAD_START:
-		if (!t->created) {
-			r = -ALDER_EBUSY;
-			break;
-		}
-		__atomic_store_n(&t->created, false, __ATOMIC_RELEASE);
-		p->started = true;
-		thread_start(t);
-		break;
 	case ALDER_THREAD_STOP:
 		if (t->stopped || t->stop_requested)
 			break;

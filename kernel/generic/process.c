@@ -208,8 +208,8 @@ fail:
 
 /* A new thread in p, not queued. created: it waits for ALDER_THREAD_START
  * (set under p->exited.lock, so a kill that finds it in p's list ends
- * it), and comes with a reference for the caller, taken before a kill can
- * start it (and its end free it). */
+ * it, and counted in p->ncreated), and comes with a reference for the
+ * caller, taken before a kill can start it (and its end free it). */
 static struct thread *add_thread(struct process *p, uint64_t rip, uint64_t rsp, uint64_t arg, bool created,
 				 int *err)
 {
@@ -231,8 +231,10 @@ static struct thread *add_thread(struct process *p, uint64_t rip, uint64_t rsp, 
 	p->nthreads++;
 	t->pid = p->pid;
 	t->created = created; /* nobody else sees t yet */
-	if (created)
+	if (created) {
+		p->ncreated++;
 		kobj_get(&t->obj);
+	}
 	list_append(&p->threads, &t->proc_link);
 	spin_unlock_irqrestore(&p->exited.lock, f);
 	return t;
@@ -292,20 +294,25 @@ struct process *process_create(struct vmspace *space, uint32_t parent, uint32_t 
 }
 
 /*
- * Take a never-started t out of the created state, to start it so that it
- * exits at once in enter_user; false if it was started already. Claimed
- * under t->obs.lock, the lock ALDER_THREAD_START takes, so a racing START
- * cannot start it twice. p->exited.lock held (order: exited.lock,
- * obs.lock, run-queue lock), and the caller starts t before dropping it:
- * the other claimers that would otherwise wake a not-yet-started t
- * (interrupt_thread) hold it too.
+ * Take t, a thread of p, out of the created state, to start it: for good
+ * (ALDER_THREAD_START) or only to exit at once in enter_user. False if it
+ * was claimed already. Every claimer holds p->exited.lock (order:
+ * exited.lock, obs.lock, run-queue lock), which makes the claim and
+ * p->ncreated one step for whoever decides by the count whether p ends
+ * (process_thread_gone), and starts t before dropping it: the other
+ * claimers that would otherwise wake a not-yet-started t
+ * (interrupt_thread) hold it too. obs.lock is for the readers of
+ * t->created that hold only that one (observe.c).
  */
-static bool claim_created(struct thread *t)
+static bool claim_created(struct process *p, struct thread *t)
 {
+	assert(spin_held(&p->exited.lock));
 	unsigned long f = spin_lock_irqsave(&t->obs.lock);
 	bool claimed = t->created;
 	__atomic_store_n(&t->created, false, __ATOMIC_RELEASE);
 	spin_unlock_irqrestore(&t->obs.lock, f);
+	if (claimed)
+		p->ncreated--;
 	return claimed;
 }
 
@@ -314,9 +321,9 @@ static bool claim_created(struct thread *t)
  * enter_user), others are woken or interrupted and exit on their way back
  * to user mode. p->exited.lock held.
  */
-static void interrupt_thread(struct thread *t)
+static void interrupt_thread(struct process *p, struct thread *t)
 {
-	if (claim_created(t)) {
+	if (claim_created(p, t)) {
 		thread_start(t);
 		return;
 	}
@@ -344,7 +351,7 @@ void process_drop_unstarted(struct thread *t)
 	if (!p)
 		return;
 	f = spin_lock_irqsave(&p->exited.lock);
-	if (claim_created(t)) {
+	if (claim_created(p, t)) {
 		t->dropped = true;
 		/* A process that never ran has only this thread (threads join a
 		 * process only from inside it): it ends with it, and nobody
@@ -357,6 +364,33 @@ void process_drop_unstarted(struct thread *t)
 	}
 	spin_unlock_irqrestore(&p->exited.lock, f);
 	process_put(p);
+}
+
+long process_start_thread(struct thread *t)
+{
+	/* t->proc lives while t has not ended (t holds it); hold it ourselves
+	 * across the locks, taken in their order below. */
+	unsigned long f = spin_lock_irqsave(&t->obs.lock);
+	struct process *p = t->gone ? NULL : process_get(t->proc);
+	spin_unlock_irqrestore(&t->obs.lock, f);
+	if (!p)
+		return -ALDER_ESRCH;
+	long r = 0;
+	f = spin_lock_irqsave(&p->exited.lock);
+	if (claim_created(p, t)) {
+		/* Whatever ends p claims every created thread in the same
+		 * hold of exited.lock in which it sets exiting. */
+		assert(!p->exiting);
+		p->started = true;
+		thread_start(t);
+	} else {
+		/* Started already: by a START (-EBUSY while p lives), or only
+		 * to exit, by whatever is ending p (-ESRCH). */
+		r = p->exiting ? -ALDER_ESRCH : -ALDER_EBUSY;
+	}
+	spin_unlock_irqrestore(&p->exited.lock, f);
+	process_put(p);
+	return r;
 }
 
 void process_discard(struct process *p)
@@ -386,7 +420,7 @@ void process_kill(struct process *p)
 	list_for_each(it, &p->threads) {
 		struct thread *t = list_entry(it, struct thread, proc_link);
 		if (t->state != THREAD_DEAD)
-			interrupt_thread(t);
+			interrupt_thread(p, t);
 	}
 	spin_unlock_irqrestore(&p->exited.lock, f);
 }
@@ -482,10 +516,31 @@ static void process_ended(struct process *p)
 void process_thread_gone(struct process *p)
 {
 	unsigned long f = spin_lock_irqsave(&p->exited.lock);
+	assert(p->nthreads > p->ncreated && (!p->exiting || p->ncreated == 0));
 	bool last = --p->nthreads == 0;
-	if (last && !p->exiting) {
-		p->exiting = true;
+	if (!p->exiting && p->nthreads == p->ncreated) {
+		/*
+		 * No started thread of p is left (nthreads == 0 is the plain
+		 * case): p ends normally. Its threads still waiting for their
+		 * first START are ended with it, started only to exit wherever
+		 * their handles are: they may be named only from p's own
+		 * handle table, which goes only with p's last thread. A START
+		 * decides under this lock too: before this point the thread
+		 * runs and p lives on; after it, START is refused
+		 * (process_start_thread). p has had a thread started: this
+		 * one, since p is not exiting (so it was not started only to
+		 * exit, which happens only to a process that is, or to a
+		 * dropped thread of a process that had).
+		 */
+		assert(p->started);
 		p->exit = (struct alder_exit_info){ ALDER_EXIT_NORMAL, 0, 0 };
+		__atomic_store_n(&p->exiting, true, __ATOMIC_SEQ_CST);
+		list_for_each(it, &p->threads) {
+			struct thread *t = list_entry(it, struct thread, proc_link);
+			if (claim_created(p, t))
+				thread_start(t);
+		}
+		assert(p->ncreated == 0);
 	}
 	spin_unlock_irqrestore(&p->exited.lock, f);
 	if (last) {
@@ -515,7 +570,7 @@ __noreturn void process_exit(int how, int status, uint64_t fault_addr)
 	list_for_each(it, &p->threads) {
 		struct thread *t = list_entry(it, struct thread, proc_link);
 		if (t != self && t->state != THREAD_DEAD)
-			interrupt_thread(t);
+			interrupt_thread(p, t);
 	}
 	spin_unlock_irqrestore(&p->exited.lock, f);
 	thread_exit();

@@ -29,7 +29,11 @@ struct process {
 	struct waitq exited;              /* woken when nthreads drops to 0 */
 	struct list threads;              /* struct thread.proc_link */
 	uint32_t nthreads;                /* live threads */
-	bool exiting;                     /* first exit/kill seen; status fixed */
+	uint32_t ncreated;                /* of those, never started yet (t->created): when
+	                                   * they are all that is left, p ends */
+	bool exiting;                     /* first exit/kill seen, or the last thread that was
+	                                   * ever started has left; status fixed, and no
+	                                   * thread is waiting for its first start any more */
 	bool started;                     /* a thread of it has ever been started */
 	bool abandoned;                   /* never started, and its thread's last handle went:
 	                                   * out of the table when it ends (set before that
@@ -74,11 +78,26 @@ struct thread *process_add_thread_stopped(struct process *p, uint64_t rip, uint6
  * p->exited.lock, t->obs.lock and a run-queue lock.
  */
 void process_drop_unstarted(struct thread *t);
+/*
+ * ALDER_THREAD_START of t, made by process_add_thread_stopped(): 0 when
+ * it starts (it runs, and keeps its process alive); -ALDER_EBUSY when it
+ * was started already; -ALDER_ESRCH when it has ended, or its process is
+ * ending (killed, exited, or its last started thread has left: t is then
+ * started only to exit, or was). Decided under p->exited.lock, so a START
+ * and the end of p's last started thread come in one order or the other.
+ * The caller holds a reference to t. Takes t->obs.lock, p->exited.lock
+ * and a run-queue lock.
+ */
+long process_start_thread(struct thread *t);
 /* Kill p from outside (how = ALDER_EXIT_KILLED unless a status is set). */
 void process_kill(struct process *p);
 /* End the calling thread's process: the first caller sets the status. */
 __noreturn void process_exit(int how, int status, uint64_t fault_addr);
-/* Called by thread_exit for user threads: last one frees the space. */
+/* Called by thread_exit for user threads. When the last thread that was
+ * ever started leaves, p ends (status ALDER_EXIT_NORMAL, 0 unless one is
+ * set) and threads that were never started are started only to exit;
+ * when the last thread of all leaves, p's handles and stream chains go
+ * and its waiters wake. */
 void process_thread_gone(struct process *p);
 bool process_killed(struct process *p);
 /* A new thread in p entering user mode at rip with rsp and rdi = arg;

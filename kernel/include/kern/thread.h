@@ -62,7 +62,9 @@ struct thread {
 	struct waitq obs;             /* the thread sleeps here while stopped */
 	bool gone;                    /* exiting: no more control operations */
 	bool created;                 /* made by SYS_THREAD_NEW, not started yet; goes
-	                               * false once, never back (also read atomically) */
+	                               * false once, never back (also read atomically),
+	                               * with proc->exited.lock held too (process.c,
+	                               * claim_created: proc->ncreated counts these) */
 	bool dropped;                 /* its last handle went before it was started: it is
 	                               * started only to exit (set before thread_start) */
 	bool stopped;                 /* stopped for an observation */
