@@ -24,14 +24,15 @@
  * Process end. A process that has had a thread started ends when the last
  *   of its started threads ends; its threads that were never started are
  *   then ended too, wherever their handles are (they never run user code;
- *   ALDER_THREAD_START on them returns -ESRCH). Ending by SYS_THREAD_EXIT
- *   gives ALDER_EXIT_NORMAL with status 0, as when the last thread of all
- *   leaves. A process none of whose threads was ever started (a new one,
- *   before its creator's first START) is not ended by this: it waits for
- *   that START, or for its thread to be dropped or killed. A START and the
- *   end of the last started thread are ordered: either the START comes
- *   first (it returns 0, the thread runs and keeps the process alive) or
- *   the end does (the START returns -ESRCH).
+ *   ALDER_THREAD_START on them returns -ESRCH). When that last started
+ *   thread left by SYS_THREAD_EXIT, the process ends with ALDER_EXIT_NORMAL
+ *   and status 0, as when the last thread of all leaves. A process none of
+ *   whose threads was ever started (a new one, before its creator's first
+ *   START) is not ended by this: it waits for that START, for its thread
+ *   to be dropped or killed, or for its creator to end (which kills it).
+ *   A START and the end of the last started thread are ordered: either
+ *   the START comes first (it returns 0, the thread runs and keeps the
+ *   process alive) or the end does (the START returns -ESRCH).
  *
  * SYS_THREAD_CTL(thread, op, arg) (needs MANAGE):
  *   ALDER_THREAD_START   start a created thread (-EBUSY if already started;
