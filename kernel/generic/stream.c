@@ -17,7 +17,12 @@
  *                        handle table and pid). In-flight chains hold no
  *                        reference to the lane they were submitted on, so
  *                        closing the last lane handle ends the conversation
- *                        even with chains pending.
+ *                        even with chains pending — except a chain with
+ *                        ALDER_STREAM_DROP_LANE (it took over the handle's
+ *                        reference) and the transient child lanes of
+ *                        NO_HANDLE offers/accepts, which it lets go at
+ *                        completion. A process's waiting chains are
+ *                        cancelled when it ends (stream_process_gone).
  *
  * Locking: stream_lock (one for all streams, IRQ-saving) protects every
  * sm_stream and the matching state of every chain (sm_* calls other than
