@@ -111,7 +111,7 @@ $(BUILD)/user/srv/echo: $(ECHO_OBJ) $(BUILD)/rt.a $(BUILD)/ulib.a lib/ulib/user.
 $(BUILD)/user/tests/%: tests/user/%.c $(BUILD)/rt.a $(BUILD)/ulib.a lib/ulib/user.ld
 	@mkdir -p $(dir $@) $(BUILD)/tests/user
 	@echo "  CC      $<"
-	@$(CC) $(RTCFLAGS) -c -o $(BUILD)/tests/user/$*.o $<
+	@$(CC) $(RTCFLAGS) -MT $@ -c -o $(BUILD)/tests/user/$*.o $<
 	$(CC) $(ULDFLAGS) -o $@ $(BUILD)/tests/user/$*.o $(BUILD)/rt.a $(BUILD)/ulib.a -lgcc
 $(BUILD)/user/musl/%: tests/musl/%.c
 	@mkdir -p $(dir $@)
@@ -166,4 +166,6 @@ bench: all
 clean:
 	rm -rf $(BUILD)
 
--include $(KOBJ:.o=.d) $(ULIB_OBJ:.o=.d) $(RT_OBJ:.o=.d) $(ECHO_OBJ:.o=.d)
+INIT_OBJ := $(patsubst %,$(BUILD)/%.o,$(wildcard srv/init/*.c))
+-include $(KOBJ:.o=.d) $(ULIB_OBJ:.o=.d) $(RT_OBJ:.o=.d) $(ECHO_OBJ:.o=.d) $(INIT_OBJ:.o=.d) \
+	 $(patsubst tests/user/%.c,$(BUILD)/tests/user/%.d,$(wildcard tests/user/*.c))
