@@ -85,8 +85,8 @@ struct stream_act {
 	 * back. */
 	struct alder_action *u;
 	uint64_t total;		 /* SEND/RECEIVE: bytes (sum of the iovecs for SG) */
-	bool copied;		 /* SEND of a small user buffer: its bytes are in kdata */
-	uint8_t kdata[ALDER_ACTION_INLINE_MAX];
+	bool copied;		 /* SEND of a small user buffer: its bytes are in u->data
+				    (which a SEND without INLINE does not use) */
 	struct alder_iovec *iov; /* SG: kernel copy of the array (kmalloc) */
 	struct kobj *push_obj;	 /* PUSH_HANDLE: reference taken at submission, dropped at completion */
 	uint32_t push_rights;	 /* PUSH_HANDLE: the handle's rights & u.rights */
@@ -296,7 +296,7 @@ static void walk_init(struct data_walk *w, struct stream_act *x)
 	w->off = 0;
 	if (x->u->flags & ALDER_ACTION_INLINE || x->copied) {
 		w->space = NULL;
-		w->kbuf = x->copied ? x->kdata : x->u->data;
+		w->kbuf = x->u->data;
 		w->one.base = 0;
 		w->one.len = x->total;
 		w->seg = &w->one;
@@ -362,7 +362,7 @@ static int copy_data(struct stream_act *snd, struct stream_act *rcv, uint64_t to
 	 * already (inline, or read at submission) and the receiver has one
 	 * buffer. A fault falls through to the walk, which says where. */
 	if ((snd->u->flags & ALDER_ACTION_INLINE) || snd->copied) {
-		uint8_t *src = snd->copied ? snd->kdata : snd->u->data;
+		uint8_t *src = snd->u->data;
 		if (rcv->u->flags & ALDER_ACTION_INLINE) {
 			memcpy(rcv->u->data, src, total);
 			*done = total;
@@ -666,43 +666,55 @@ static const struct kop_ops refused_ops = {refused_cancel, chain_release};
 
 /* ---- Submission ---- */
 
-static bool act_gives(uint32_t type)
-{
-	return type == ALDER_ACTION_OFFER || type == ALDER_ACTION_SEND || type == ALDER_ACTION_PUSH_HANDLE ||
-	       type == ALDER_ACTION_IMBUE_CREDS || type == ALDER_ACTION_DISMISS;
-}
+/* What each action type may carry (act_prepare), by ALDER_ACTION_* type. */
+#define RULE_VALID (1u << 0)
+#define RULE_DATA (1u << 1)   /* buf and len (SEND/RECEIVE) */
+#define RULE_HANDLE (1u << 2) /* handle (PUSH_HANDLE) */
+#define RULE_RIGHTS (1u << 3) /* rights (PUSH/PULL_HANDLE) */
+#define RULE_GIVES (1u << 4)  /* needs the lane's WRITE right (else READ) */
+struct act_rule {
+	uint8_t flags; /* the ALDER_ACTION_* flags the type allows */
+	uint8_t rule;  /* RULE_* */
+};
+static const struct act_rule act_rules[ALDER_ACTION_TYPE_COUNT] = {
+	[ALDER_ACTION_OFFER] = {ALDER_ACTION_CHAIN | ALDER_ACTION_NO_HANDLE, RULE_VALID | RULE_GIVES},
+	[ALDER_ACTION_ACCEPT] = {ALDER_ACTION_CHAIN | ALDER_ACTION_NO_HANDLE, RULE_VALID},
+	[ALDER_ACTION_SEND] = {ALDER_ACTION_INLINE | ALDER_ACTION_SG, RULE_VALID | RULE_DATA | RULE_GIVES},
+	[ALDER_ACTION_RECEIVE] = {ALDER_ACTION_INLINE | ALDER_ACTION_SG, RULE_VALID | RULE_DATA},
+	[ALDER_ACTION_PUSH_HANDLE] = {0, RULE_VALID | RULE_HANDLE | RULE_RIGHTS | RULE_GIVES},
+	[ALDER_ACTION_PULL_HANDLE] = {0, RULE_VALID | RULE_RIGHTS},
+	[ALDER_ACTION_IMBUE_CREDS] = {0, RULE_VALID | RULE_GIVES},
+	[ALDER_ACTION_EXTRACT_CREDS] = {0, RULE_VALID},
+	[ALDER_ACTION_DISMISS] = {0, RULE_VALID | RULE_GIVES},
+};
 
-/* Check action i of c (copied in) and take what it needs: -ALDER_E* or 0.
- * On error, what was taken stays in the act for unwind_acts(). */
-static int act_prepare(struct stream_chain *c, uint32_t i, struct process *p)
+/* Check action i of c (copied in) and take what it needs: -ALDER_E* or 0;
+ * ORs the lane right it needs into *need. On error, what was taken stays
+ * in the act for unwind_acts(). */
+static int act_prepare(struct stream_chain *c, uint32_t i, struct process *p, uint32_t *need)
 {
 	struct stream_act *x = &c->acts[i];
 	struct alder_action *u = x->u;
 	bool last = i + 1 == c->sm.count;
-	bool data = u->type == ALDER_ACTION_SEND || u->type == ALDER_ACTION_RECEIVE;
+	uint32_t f = u->flags;
 
-	if (u->type == 0 || u->type >= ALDER_ACTION_TYPE_COUNT)
+	if (u->type >= ALDER_ACTION_TYPE_COUNT)
 		return -ALDER_EINVAL;
-	if ((u->flags & ~ALDER_ACTION_FLAGS_ALL) || u->reserved[0] || u->reserved[1])
+	struct act_rule rl = act_rules[u->type];
+	if (!(rl.rule & RULE_VALID) || (f & ~(uint32_t)rl.flags) || (u->reserved[0] | u->reserved[1]))
 		return -ALDER_EINVAL;
-	if ((u->flags & ALDER_ACTION_CHAIN) &&
-	    ((u->type != ALDER_ACTION_OFFER && u->type != ALDER_ACTION_ACCEPT) || last))
+	/* CHAIN needs something after it; NO_HANDLE needs CHAIN (a transient
+	 * lane nothing would use); INLINE and SG exclude each other; DISMISS
+	 * ends a chain. */
+	if (((f & ALDER_ACTION_CHAIN) && last) ||
+	    (f & (ALDER_ACTION_NO_HANDLE | ALDER_ACTION_CHAIN)) == ALDER_ACTION_NO_HANDLE ||
+	    (f & (ALDER_ACTION_INLINE | ALDER_ACTION_SG)) == (ALDER_ACTION_INLINE | ALDER_ACTION_SG) ||
+	    (u->type == ALDER_ACTION_DISMISS && !last))
 		return -ALDER_EINVAL;
-	if ((u->flags & ALDER_ACTION_NO_HANDLE) && !(u->flags & ALDER_ACTION_CHAIN))
-		return -ALDER_EINVAL; /* a transient lane nothing would use */
-	if ((u->flags & (ALDER_ACTION_INLINE | ALDER_ACTION_SG)) &&
-	    (!data || (u->flags & ALDER_ACTION_INLINE && u->flags & ALDER_ACTION_SG)))
+	if ((u->handle && !(rl.rule & RULE_HANDLE)) || (u->rights && !(rl.rule & RULE_RIGHTS)) ||
+	    (u->rights & ~ALDER_RIGHTS_ALL) || (!(rl.rule & RULE_DATA) && (u->buf | u->len)))
 		return -ALDER_EINVAL;
-	if (u->type == ALDER_ACTION_DISMISS && !last)
-		return -ALDER_EINVAL;
-	if (u->type != ALDER_ACTION_PUSH_HANDLE && u->handle)
-		return -ALDER_EINVAL;
-	if (u->type != ALDER_ACTION_PUSH_HANDLE && u->type != ALDER_ACTION_PULL_HANDLE && u->rights)
-		return -ALDER_EINVAL;
-	if (u->rights & ~ALDER_RIGHTS_ALL)
-		return -ALDER_EINVAL;
-	if (!data && (u->buf || u->len))
-		return -ALDER_EINVAL;
+	*need |= rl.rule & RULE_GIVES ? ALDER_RIGHT_WRITE : ALDER_RIGHT_READ;
 
 	/* Outputs start clean (what the user left there is ignored). */
 	u->status = 0;
@@ -752,8 +764,8 @@ static int act_prepare(struct stream_chain *c, uint32_t i, struct process *p)
 			 * memory is at hand: the pair then writes only the
 			 * receiver's space. (The buffer belongs to the kernel
 			 * until the CQE either way.) */
-			if (u->type == ALDER_ACTION_SEND && u->len <= sizeof(x->kdata)) {
-				if (copy_from_user(x->kdata, u->buf, u->len))
+			if (u->type == ALDER_ACTION_SEND && u->len <= sizeof(u->data)) {
+				if (copy_from_user(u->data, u->buf, u->len))
 					return -ALDER_EFAULT;
 				x->copied = true;
 			}
@@ -868,11 +880,9 @@ static int64_t stream_op_submit(struct kop_submit *sub)
 			bad++;
 	}
 	for (uint32_t i = 0; i < count && !err; i++) {
-		err = act_prepare(c, i, p);
+		err = act_prepare(c, i, p, &need);
 		if (err)
 			bad = i;
-		else
-			need |= act_gives(c->acts[i].u->type) ? ALDER_RIGHT_WRITE : ALDER_RIGHT_READ;
 	}
 	if (!err && (lane_rights & need) != need)
 		err = -ALDER_EACCES;
