@@ -99,11 +99,8 @@ static void echo_accept_post(void);
 
 /* ---- Conversations (fibrils) ---------------------------------------------------- */
 
-static bool echo_is(const struct echo_conv *c, size_t len, const char *word)
-{
-	size_t n = strlen(word);
-	return len == n && memcmp(c->buf, word, n) == 0;
-}
+/* Is the request (len bytes in c->buf) the string literal word? */
+#define echo_is(c, len, word) ((len) == sizeof(word) - 1 && memcmp((c)->buf, word, sizeof(word) - 1) == 0)
 
 /*
  * Suspends. Send the reply (len bytes of c->buf) and receive the next
