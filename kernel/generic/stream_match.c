@@ -180,6 +180,31 @@ void sm_submit(struct sm_stream *s, unsigned side, struct sm_chain *c, struct sm
 	sm_run(s, b);
 }
 
+bool sm_completes_now(const struct sm_stream *s, unsigned side, const struct sm_chain *c)
+{
+	if (s->ended)
+		return true; /* every action fails with -EPIPE as it is queued */
+	for (uint32_t i = 0; i < c->count; i++)
+		if (c->actions[i].descend)
+			return false;
+	if (!list_empty(&s->side[side].queue))
+		return false; /* then the peer's is empty: nothing can meet */
+	/* sm_run takes one action of each queue per step (a pair or two
+	 * failures) until one queue is empty, and a dismiss at either head
+	 * ends the stream, failing everything still queued. */
+	const struct list *peer = &s->side[side ^ 1].queue;
+	const struct list *l = peer->next;
+	for (uint32_t i = 0; i < c->count; i++, l = l->next) {
+		if (c->actions[i].type == ALDER_ACTION_DISMISS)
+			return true;
+		if (l == peer)
+			return false;
+		if (list_entry(l, struct sm_action, link)->type == ALDER_ACTION_DISMISS)
+			return true;
+	}
+	return true;
+}
+
 bool sm_close(struct sm_stream *s, unsigned side, struct sm_batch *b)
 {
 	assert(side < 2);
@@ -212,8 +237,12 @@ uint32_t sm_cancel(struct sm_chain *c, int32_t status, struct sm_batch *b)
 		n++;
 	}
 	/* No new match is possible: after every sm_run one of the two queues
-	 * is empty, and the removed actions were all on the other one. */
+	 * is empty, and the removed actions were all on the other one. But a
+	 * dismiss that was queued behind them may now be at the head: it
+	 * ends the conversation now, not at the next submission. */
 	assert(!s || list_empty(&s->side[0].queue) || list_empty(&s->side[1].queue));
+	if (s)
+		sm_run(s, b);
 	return n;
 }
 

@@ -200,7 +200,18 @@ static void submit(struct input *in)
 
 	struct sm_batch b;
 	sm_batch_init(&b);
+	bool now = sm_completes_now(&s->sm, side, &f->c);
+	bool descends = false;
 	sm_submit(&s->sm, side, &f->c, &b);
+	/* sm_completes_now is exact for chains without descend actions and
+	 * never claims one that would wait. */
+	bool all_resolved = true;
+	for (unsigned i = 0; i < n; i++) {
+		descends |= f->a[i].descend;
+		all_resolved &= f->a[i].state == SM_RESOLVED;
+	}
+	CHECK(!now || all_resolved);
+	CHECK(descends || now == all_resolved);
 	absorb(&b);
 }
 

@@ -104,12 +104,20 @@ static void run(struct sm_batch *b)
 	}
 }
 
+/* Every submission also checks sm_completes_now against what happens:
+ * exact without descend actions, never a false yes with them. */
 static void submit(struct sm_stream *s, unsigned side, struct tchain *t)
 {
 	struct sm_batch b;
+	bool descends = false;
+	for (uint32_t i = 0; i < t->c.count; i++)
+		descends |= t->a[i].descend;
+	bool now = sm_completes_now(s, side, &t->c);
 	sm_batch_init(&b);
 	sm_submit(s, side, &t->c, &b);
 	run(&b);
+	if (now || !descends)
+		assert_int_equal(t->completed, now);
 }
 
 static bool close_side(struct sm_stream *s, unsigned side)
@@ -523,6 +531,31 @@ static void test_cancel_unblocks_peer(void **state)
 	(void)state;
 }
 
+/* A dismiss queued behind a cancelled chain runs as soon as it reaches the
+ * head of its queue (it needs no partner), not at the next submission. */
+static void test_cancel_exposes_dismiss(void **state)
+{
+	struct sm_stream s;
+	struct tchain o, d, r;
+
+	sm_stream_init(&s);
+	MK(&o, SEND);
+	MK(&d, DISMISS);
+	submit(&s, 0, &o);
+	submit(&s, 0, &d);
+	assert_int_equal(d.completed, 0);
+	assert_int_equal(cancel(&o, -ALDER_ECANCELED), 1);
+	assert_int_equal(o.completed, 1);
+	assert_int_equal(d.completed, 1);
+	assert_int_equal(status(&d, 0), 0);
+	assert_true(s.ended);
+	MK(&r, RECV);
+	submit(&s, 1, &r);
+	assert_int_equal(status(&r, 0), -ALDER_EPIPE);
+	assert_false(close_side(&s, 0));
+	assert_true(close_side(&s, 1));
+}
+
 static void test_cancel_before_submit(void **state)
 {
 	struct tchain x;
@@ -560,6 +593,48 @@ static void test_result_and_exactly_once(void **state)
 	assert_non_null(strstr(host_panic_msg, "was == SM_RESOLVED"));
 	close_side(&s, 0);
 	close_side(&s, 1);
+}
+
+static void test_completes_now(void **state)
+{
+	struct sm_stream s;
+	struct tchain r, x, d, o, k;
+
+	sm_stream_init(&s);
+	MK(&r, RECV, RECV);
+	assert_true(sm_completes_now(&s, 1, &r.c) == false); /* nobody sends */
+	submit(&s, 1, &r);
+	MK(&x, SEND, SEND, SEND);
+	assert_false(sm_completes_now(&s, 0, &x.c)); /* the third would wait */
+	MK(&x, SEND, PUSH);
+	assert_true(sm_completes_now(&s, 0, &x.c)); /* a pair and a mismatch */
+	assert_false(sm_completes_now(&s, 1, &x.c)); /* behind our own queue */
+	submit(&s, 0, &x);
+	assert_int_equal(status(&x, 1), -ALDER_EPROTO);
+	/* A dismiss on either side ends everything still queued. */
+	MK(&r, RECV, RECV, RECV);
+	submit(&s, 1, &r);
+	MK(&d, SEND, DISMISS);
+	assert_true(sm_completes_now(&s, 0, &d.c));
+	submit(&s, 0, &d);
+	assert_int_equal(status(&r, 1), -ALDER_EPIPE);
+	/* Ended: everything fails at once. */
+	MK(&x, SEND, SEND);
+	assert_true(sm_completes_now(&s, 0, &x.c));
+	submit(&s, 0, &x);
+	assert_int_equal(status(&x, 0), -ALDER_EPIPE);
+	/* A chain that descends is never claimed. */
+	struct sm_stream s2;
+	sm_stream_init(&s2);
+	MK(&k, ACCEPT | CH, RECV);
+	submit(&s2, 1, &k);
+	MK(&o, OFFER | CH, SEND);
+	assert_false(sm_completes_now(&s2, 0, &o.c));
+	submit(&s2, 0, &o);
+	assert_int_equal(o.completed, 1);
+	assert_int_equal(k.completed, 1);
+	assert_false(close_side(&s, 0));
+	assert_true(close_side(&s, 1));
 }
 
 static void test_full_length_chains(void **state)
@@ -601,8 +676,10 @@ int main(void)
 	    cmocka_unit_test(test_child_nested_and_failed),
 	    cmocka_unit_test(test_cancel),
 	    cmocka_unit_test(test_cancel_unblocks_peer),
+	    cmocka_unit_test(test_cancel_exposes_dismiss),
 	    cmocka_unit_test(test_cancel_before_submit),
 	    cmocka_unit_test(test_result_and_exactly_once),
+	    cmocka_unit_test(test_completes_now),
 	    cmocka_unit_test(test_full_length_chains),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -99,6 +99,14 @@ void sm_chain_init(struct sm_chain *c, struct sm_action *actions, uint32_t count
  */
 void sm_submit(struct sm_stream *s, unsigned side, struct sm_chain *c, struct sm_batch *b);
 /*
+ * Would sm_submit(s, side, c) resolve every action of c (pair or fail
+ * them) within the call, so that c completes without waiting? Exact for a
+ * chain without descend actions; false for one with them (their later
+ * segments depend on child conversations). Reads only; for the kernel's
+ * synchronous submission path, under the same lock hold as the submit.
+ */
+bool sm_completes_now(const struct sm_stream *s, unsigned side, const struct sm_chain *c);
+/*
  * The lane of (s, side) is gone: the conversation ends, every queued action
  * (both sides) fails with -EPIPE. Returns true when both sides are now
  * closed: nothing refers to s any more and the caller may free it.
@@ -107,8 +115,10 @@ bool sm_close(struct sm_stream *s, unsigned side, struct sm_batch *b);
 /*
  * Cancel c: its QUEUED and IDLE actions fail with status (the caller's
  * choice, e.g. -ECANCELED); paired or finished ones are not affected. The
- * batch holds failures only, never a pair (between calls, one of a stream's
- * two queues is always empty, so removing actions cannot make a match).
+ * batch holds no pair (between calls, one of a stream's two queues is
+ * always empty, so removing actions cannot make a match), only failures
+ * and a dismiss of another chain that the removal brought to the head of
+ * its queue (it ends the conversation: everything queued fails -EPIPE).
  * Returns the number of actions cancelled.
  */
 uint32_t sm_cancel(struct sm_chain *c, int32_t status, struct sm_batch *b);
