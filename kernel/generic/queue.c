@@ -185,6 +185,11 @@ int kop_begin(struct kop *op, struct kop_submit *sub, const struct kop_ops *ops)
 	return 0;
 }
 
+bool kop_queue_dying(const struct kop_submit *sub)
+{
+	return __atomic_load_n(&sub->queue->dead, __ATOMIC_ACQUIRE);
+}
+
 /* Hand op back to its owner and drop its queue reference. */
 static void kop_release(struct kop *op)
 {
@@ -392,7 +397,8 @@ static void dispatch(struct kop_submit *sub)
 	}
 	assert(!sub->started);
 	unsigned long f = spin_lock_irqsave(&q->lock);
-	bool posted = post_locked(q, sqe->context, r, 0, 0, (sqe->flags & ALDER_SQE_SKIP_SUCCESS) != 0);
+	bool posted = post_locked(q, sqe->context, r, sub->aux[0], sub->aux[1],
+				  (sqe->flags & ALDER_SQE_SKIP_SUCCESS) != 0);
 	spin_unlock_irqrestore(&q->lock, f);
 	if (posted)
 		waitq_wake_all(&q->cq_wait);
@@ -484,6 +490,7 @@ static long sys_queue_enter(uint64_t handle, uint64_t to_submit, uint64_t min_co
 	struct kop_submit sub = {.queue = q, .proc = p};
 	while (submitted < to_submit && take_sqe(q, &sub.sqe)) {
 		sub.started = false;
+		sub.aux[0] = sub.aux[1] = 0;
 		dispatch(&sub);
 		submitted++;
 	}

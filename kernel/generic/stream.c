@@ -103,6 +103,11 @@ struct stream_chain {
 	bool submitted;		  /* under stream_lock: sm_submit was called */
 	bool cancel_requested;	  /* under stream_lock */
 	bool no_writeback;	  /* ALDER_STREAM_NO_WRITEBACK */
+	bool sync;		  /* completes within its submission (no kop, not
+				     on live_chains, no process reference) */
+	bool sync_done;		  /* sync: chain_complete ran; the result: */
+	int64_t sync_result;
+	uint32_t sync_ok;
 	struct kobj *lane_held;	  /* ALDER_STREAM_DROP_LANE: the lane, let go at completion */
 	struct list live_link;	  /* under stream_lock: on live_chains from submission to completion */
 	struct alder_action *uacts; /* [sm.count], the actions as copied in; same allocation */
@@ -546,9 +551,11 @@ static void chain_complete(struct stream_chain *c)
 	 * be freed by kop_complete. At most one child lane per action. */
 	struct kobj *lanes[ALDER_STREAM_MAX_CHAIN + 1];
 	uint32_t nlanes = 0;
-	unsigned long f = spin_lock_irqsave(&stream_lock);
-	list_remove(&c->live_link);
-	spin_unlock_irqrestore(&stream_lock, f);
+	if (!c->sync) {
+		unsigned long f = spin_lock_irqsave(&stream_lock);
+		list_remove(&c->live_link);
+		spin_unlock_irqrestore(&stream_lock, f);
+	}
 	if (c->lane_held)
 		lanes[nlanes++] = c->lane_held;
 	for (uint32_t i = 0; i < c->sm.count; i++) {
@@ -560,11 +567,21 @@ static void chain_complete(struct stream_chain *c)
 		if (x->held_lane)
 			lanes[nlanes++] = x->held_lane;
 	}
-	kop_complete(&c->kop, result, ok, 0);
-	/* c may be gone now. */
+	bool sync = c->sync;
+	if (sync) {
+		/* The submission, further up this thread, posts the result
+		 * and frees c. */
+		c->sync_result = result;
+		c->sync_ok = ok;
+		c->sync_done = true;
+	} else {
+		kop_complete(&c->kop, result, ok, 0);
+		/* c may be gone now. */
+	}
 	for (uint32_t i = 0; i < nlanes; i++)
 		kobj_put(lanes[i]);
-	process_put(p);
+	if (!sync)
+		process_put(p);
 }
 
 static void act_finish(struct stream_act *x)
@@ -656,13 +673,6 @@ static void chain_release(struct kop *op)
 }
 
 static const struct kop_ops chain_ops = {chain_cancel, chain_release};
-
-/* A chain refused at submission completes at once; it never ran. */
-static void refused_cancel(struct kop *op)
-{
-	(void)op;
-}
-static const struct kop_ops refused_ops = {refused_cancel, chain_release};
 
 /* ---- Submission ---- */
 
@@ -804,16 +814,61 @@ static void unwind_acts(struct stream_chain *c)
 	}
 }
 
-/* Complete a refused chain at once with (err, 0, index). */
+/* Refuse c at once: the CQE is (err, 0, index); nothing ran. */
 static int64_t refuse(struct stream_chain *c, struct kop_submit *sub, int err, uint32_t index)
 {
 	unwind_acts(c);
-	if (kop_begin(&c->kop, sub, &refused_ops)) {
-		chain_free(c);
-		return err;
+	chain_free(c);
+	sub->aux[1] = index;
+	return err;
+}
+
+/* Whether any action of c continues in a child conversation. */
+static bool chain_descends(const struct stream_chain *c)
+{
+	for (uint32_t i = 0; i < c->sm.count; i++)
+		if (c->smacts[i].descend)
+			return true;
+	return false;
+}
+
+/*
+ * Submit c (checked, nothing taken that cannot be let go) in one step if
+ * every action of it meets or fails right now: it then completes in this
+ * call, without a queue record, a process reference or a place on
+ * live_chains, and the result goes straight into the CQE. Returns false,
+ * with nothing done, when c would wait (or the queue is dying): the caller
+ * takes the general path. Only for chains without CHAIN actions, the only
+ * ones sm_completes_now can vouch for.
+ */
+static bool submit_sync(struct stream_chain *c, struct kop_submit *sub, struct lane *lane, struct kobj *lo,
+			uint64_t flags, int64_t *result)
+{
+	struct sm_batch b;
+
+	if (chain_descends(c) || kop_queue_dying(sub))
+		return false;
+	sm_batch_init(&b);
+	unsigned long f = spin_lock_irqsave(&stream_lock);
+	if (!sm_completes_now(&lane->stream->sm, lane->side, &c->sm)) {
+		spin_unlock_irqrestore(&stream_lock, f);
+		return false;
 	}
-	kop_complete(&c->kop, err, 0, index);
-	return KOP_STARTED;
+	c->sync = true;
+	c->submitted = true;
+	sm_submit(&lane->stream->sm, lane->side, &c->sm, &b);
+	spin_unlock_irqrestore(&stream_lock, f);
+	if (flags & ALDER_STREAM_DROP_LANE) {
+		/* The chain holds the side open until it completes, below. */
+		c->lane_held = lo;
+		(void)handle_close_if(&sub->proc->handles, sub->sqe.handle, lo);
+	}
+	stream_execute(&b);
+	assert(c->sync_done);
+	*result = c->sync_result;
+	sub->aux[0] = c->sync_ok;
+	chain_free(c);
+	return true;
 }
 
 /* The ALDER_OP_STREAM handler (kqueue.h: submitting thread, no locks). */
@@ -848,6 +903,8 @@ static int64_t stream_op_submit(struct kop_submit *sub)
 	c->submitted = false;
 	c->cancel_requested = false;
 	c->no_writeback = (flags & ALDER_STREAM_NO_WRITEBACK) != 0;
+	c->sync = false;
+	c->sync_done = false;
 	c->lane_held = NULL;
 	c->uacts = (struct alder_action *)(c + 1);
 	c->acts = (struct stream_act *)(c->uacts + count);
@@ -894,6 +951,12 @@ static int64_t stream_op_submit(struct kop_submit *sub)
 	}
 
 	/* --- POINT OF NO RETURN: the chain runs and completes exactly once. --- */
+	int64_t result;
+	if (submit_sync(c, sub, lane, lo, flags, &result)) {
+		if (!(flags & ALDER_STREAM_DROP_LANE))
+			kobj_put(lo);
+		return result;
+	}
 	(void)process_get(p); /* dropped at completion */
 	if (kop_begin(&c->kop, sub, &chain_ops)) {
 		process_put(p);

@@ -53,7 +53,8 @@ struct process;
 struct kop;
 
 /* What a handler returns when it has called kop_begin() successfully. Any
- * other value is the operation's result, completed at once (aux 0, 0). */
+ * other value is the operation's result, completed at once (aux from
+ * kop_submit.aux). */
 #define KOP_STARTED INT64_MIN
 
 struct kop_ops {
@@ -128,6 +129,8 @@ struct kop_submit {
 	struct process *proc; /* the submitter (proc_current()): handles
 				 in the SQE name its handle table */
 	struct alder_sqe sqe; /* kernel copy; the user can no longer change it */
+	uint64_t aux[2];      /* the CQE's aux for a result the handler returns
+				 (not KOP_STARTED); 0 unless the handler sets them */
 	bool started;	      /* private: kop_begin() was called */
 };
 
@@ -138,9 +141,8 @@ struct kop_submit {
  *   locks held; may fault on user memory (copy_from_user) but should not
  *   block: everything that waits is an operation, not a sleep.
  * Returns: KOP_STARTED after a successful kop_begin(), else the result to
- *   complete the SQE with at once (>= 0 or -ALDER_E*, aux = 0). To complete
- *   at once with aux values, call kop_begin() then kop_complete() and
- *   return KOP_STARTED.
+ *   complete the SQE with at once (>= 0 or -ALDER_E*), with sub->aux as the
+ *   CQE's aux values.
  * Must not keep sub after returning (copy what it needs).
  */
 typedef int64_t (*queue_op_fn)(struct kop_submit *sub);
@@ -176,6 +178,15 @@ struct queue_op_entry {
  * freed before release.
  */
 int kop_begin(struct kop *op, struct kop_submit *sub, const struct kop_ops *ops);
+
+/*
+ * Whether sub's queue is dying (its last handle is gone), as kop_begin()
+ * would see it now. For a handler that completes at once without
+ * kop_begin() but must not start anything for a dying queue (its result
+ * would go nowhere). The answer may be stale a moment later, as
+ * kop_begin()'s may.
+ */
+bool kop_queue_dying(const struct kop_submit *sub);
 
 /*
  * Complete op: write {context, result, aux0, aux1} into the next CQ slot
