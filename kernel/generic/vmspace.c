@@ -430,6 +430,11 @@ int vmspace_write_pieces(struct vmspace *s, const struct vm_piece *pc, unsigned 
 			r = -ALDER_EFAULT;
 			break;
 		}
+		/* Common case: the piece lies in the page translated last. */
+		if (ALIGN_DOWN(addr, PAGE_SIZE) == cached_va && (addr & (PAGE_SIZE - 1)) + len <= PAGE_SIZE) {
+			memcpy((uint8_t *)phys_to_virt(frame) + (addr - cached_va), b, len);
+			continue;
+		}
 		while (len) {
 			uint64_t va = ALIGN_DOWN(addr, PAGE_SIZE);
 			size_t chunk = MIN(len, PAGE_SIZE - (addr - va));
