@@ -950,6 +950,26 @@ static void case_cancel(void)
 	CHECK_EQ(c.result, 0);
 	CHECK(memcmp(b.data, "after", 5) == 0);
 	close_pair(lanes);
+
+	/* A dismiss queued behind a chain that is then cancelled ends the
+	 * conversation at once: it needs no partner. */
+	stream_pair(lanes);
+	struct alder_action w = u_act_send_inline("never", 5);
+	submit(&q0, lanes[0], &w, 1, 90);
+	struct alder_action d = u_act_dismiss();
+	submit(&q0, lanes[0], &d, 1, 91);
+	expect_quiet(&q0, 20);
+	cs = u_sqe_cancel(92, 90);
+	CHECK_EQ(u_queue_push(&q0, &cs), 0);
+	CHECK_EQ(u_queue_enter(q0.handle, 1, 3, T), 1);
+	for (int i = 0; i < 3; i++) {
+		CHECK(u_queue_pop(&q0, &c));
+		CHECK_EQ(c.result, c.context == 90 ? -ALDER_ECANCELED : 0);
+	}
+	CHECK_EQ(d.status, 0);
+	struct alder_action late = u_act_recv_inline(8);
+	run(&q1, lanes[1], &late, 1, -ALDER_EPIPE);
+	close_pair(lanes);
 	close_queue(&q0);
 	close_queue(&q1);
 	expect_live(base);
