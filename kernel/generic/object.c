@@ -91,13 +91,13 @@ void handle_table_destroy(struct handle_table *t)
 long handle_install(struct handle_table *t, struct kobj *o, uint32_t rights)
 {
 	struct handle_slot *grown = NULL;
+	uint32_t newcap = 0; /* grown's size */
 	for (;;) {
 		unsigned long f = spin_lock_irqsave(&t->lock);
 		if (grown) {
-			/* Install the bigger array unless someone else grew it. */
-			uint32_t newcap = t->cap ? t->cap * 2 : 16;
-			if (newcap > HANDLE_TABLE_MAX)
-				newcap = HANDLE_TABLE_MAX;
+			/* Install the bigger array unless someone else grew the
+			 * table meanwhile to at least its size (then grown may
+			 * be too small for the table as it is now). */
 			if (newcap > t->cap) {
 				if (t->cap)
 					memcpy(grown, t->slots, t->cap * sizeof(*grown));
@@ -124,7 +124,7 @@ long handle_install(struct handle_table *t, struct kobj *o, uint32_t rights)
 		grown = NULL;
 		if (cap >= HANDLE_TABLE_MAX)
 			return -ALDER_EMFILE;
-		uint32_t newcap = cap ? cap * 2 : 16;
+		newcap = cap ? cap * 2 : 16;
 		if (newcap > HANDLE_TABLE_MAX)
 			newcap = HANDLE_TABLE_MAX;
 		grown = kmalloc(newcap * sizeof(*grown));
