@@ -140,8 +140,8 @@ static uint32_t user_cq_head(const struct queue *q)
  * skip_success (ALDER_SQE_SKIP_SUCCESS) and result >= 0, only release the
  * slot. The caller holds q->lock. True when a CQE was posted (waiters to
  * wake). */
-static bool post_locked(struct queue *q, uint64_t context, int64_t result, uint64_t aux0, uint64_t aux1,
-			bool skip_success)
+static inline bool post_locked(struct queue *q, uint64_t context, int64_t result, uint64_t aux0,
+			       uint64_t aux1, bool skip_success)
 {
 	assert(spin_held(&q->lock));
 	assert(q->in_flight > 0);
@@ -171,10 +171,10 @@ int kop_begin(struct kop *op, struct kop_submit *sub, const struct kop_ops *ops)
 	op->skip_success = (sub->sqe.flags & ALDER_SQE_SKIP_SUCCESS) != 0;
 	op->queue = q;
 	op->ops = ops;
-	list_init(&op->link);
 	unsigned long f = spin_lock_irqsave(&q->lock);
 	if (q->dead) {
 		spin_unlock_irqrestore(&q->lock, f);
+		list_init(&op->link);
 		return -ALDER_ECANCELED;
 	}
 	op->state = KOP_STATE_ACTIVE;
@@ -196,9 +196,6 @@ static void kop_release(struct kop *op)
 void kop_complete(struct kop *op, int64_t result, uint64_t aux0, uint64_t aux1)
 {
 	struct queue *q = op->queue;
-	/* Our own reference for the wake below: once the lock is dropped, a
-	 * running cancel may release op, and with it op's reference. */
-	queue_iget(q);
 	unsigned long f = spin_lock_irqsave(&q->lock);
 	if (!(op->state & KOP_STATE_ACTIVE) || (op->state & KOP_STATE_DONE))
 		panic("kop_complete: operation %p (op %u, state 0x%x) is not in flight", (void *)op,
@@ -207,12 +204,19 @@ void kop_complete(struct kop *op, int64_t result, uint64_t aux0, uint64_t aux1)
 	list_remove(&op->link);
 	bool posted = post_locked(q, op->context, result, aux0, aux1, op->skip_success);
 	bool release_now = !(op->state & KOP_STATE_CANCEL_RUNNING);
+	/* The wake below needs q. When we release op, op's own reference
+	 * covers it (release comes after the wake); otherwise the running
+	 * cancel releases op, and with it that reference, as soon as the lock
+	 * is dropped: take one of our own first. */
+	if (!release_now)
+		queue_iget(q);
 	spin_unlock_irqrestore(&q->lock, f);
 	if (posted)
 		waitq_wake_all(&q->cq_wait);
 	if (release_now)
-		kop_release(op);
-	queue_iput(q);
+		kop_release(op); /* drops op's reference */
+	else
+		queue_iput(q);
 }
 
 /*
