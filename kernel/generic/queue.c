@@ -89,7 +89,7 @@ static void queue_iget(struct queue *q)
 }
 
 /* Any context: the last reference may go in a timer callback. */
-static void queue_free(struct queue *q)
+static __attribute__((noinline)) void queue_free(struct queue *q)
 {
 	assert(list_empty(&q->ops) && list_empty(&q->cancelling));
 	if (q->mem)
@@ -98,7 +98,8 @@ static void queue_free(struct queue *q)
 	kfree(q);
 }
 
-static void queue_iput(struct queue *q)
+/* Inline: every sys_queue_enter and every completion drops one. */
+static inline __attribute__((always_inline)) void queue_iput(struct queue *q)
 {
 	if (__atomic_sub_fetch(&q->irefs, 1, __ATOMIC_ACQ_REL) == 0)
 		queue_free(q);
@@ -465,26 +466,27 @@ static long sys_queue_enter(uint64_t handle, uint64_t to_submit, uint64_t min_co
 	struct process *p = thread_current()->proc;
 	if (handle > INT32_MAX)
 		return -ALDER_EBADF;
+	timer_graveyard_reap();
 	/* Hold the memory, not the object: closing the last handle while we
 	 * wait must kill the queue and end our wait. The handle's reference
 	 * keeps the queue alive while the table is locked, so irefs is taken
 	 * right there (no kobj reference to take and drop). */
-	struct queue *q = NULL;
 	const struct handle_slot *s;
 	unsigned long f = spin_lock_irqsave(&p->handles.lock);
 	int err = handle_lookup_locked(&p->handles, (alder_handle_t)handle, ALDER_OBJ_QUEUE,
 				       QUEUE_ENTER_RIGHTS, &s);
-	if (!err) {
-		q = container_of(s->obj, struct queue, obj);
-		queue_iget(q);
-	}
-	spin_unlock_irqrestore(&p->handles.lock, f);
-	if (err)
+	if (err) {
+		spin_unlock_irqrestore(&p->handles.lock, f);
 		return err;
-	timer_graveyard_reap();
+	}
+	struct queue *q = container_of(s->obj, struct queue, obj);
+	queue_iget(q);
+	/* Interrupts stay off (flags f) from the table's lock to the queue's. */
+	spin_unlock(&p->handles.lock);
 
 	long r;
 	if (min_complete > q->cq_entries) {
+		irq_restore(f);
 		r = -ALDER_EINVAL;
 		goto out;
 	}
@@ -492,7 +494,7 @@ static long sys_queue_enter(uint64_t handle, uint64_t to_submit, uint64_t min_co
 	/* Submit. The lock is held from the checks to each SQE's take, and
 	 * dropped for its handler; after the last one it is not taken again. */
 	uint64_t submitted = 0;
-	f = spin_lock_irqsave(&q->lock);
+	spin_lock(&q->lock);
 	if (q->dead) {
 		spin_unlock_irqrestore(&q->lock, f);
 		r = -ALDER_ECANCELED;
