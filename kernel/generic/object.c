@@ -23,24 +23,26 @@ void kobj_init(struct kobj *o, uint32_t type, const struct kobj_ops *ops)
 	__atomic_add_fetch(&live[type], 1, __ATOMIC_RELAXED);
 }
 
-void kobj_put(struct kobj *o)
+void kobj_put_hooked(struct kobj *o)
 {
-	if (o->unreferenced) {
-		/* Drop ours at once while others remain; the put that would
-		 * leave one reference calls the hook first, still holding its
-		 * own, so exactly one put sees that moment. */
-		uint32_t n = __atomic_load_n(&o->refs, __ATOMIC_RELAXED);
-		while (n > 2 && !__atomic_compare_exchange_n(&o->refs, &n, n - 1, false, __ATOMIC_ACQ_REL,
-							     __ATOMIC_RELAXED))
-			;
-		if (n > 2)
-			return;
-		if (n == 2)
-			o->unreferenced(o);
-	}
-	uint32_t left = __atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL);
-	if (left)
+	/* Drop ours at once while others remain; the put that would leave
+	 * one reference calls the hook first, still holding its own, so
+	 * exactly one put sees that moment. */
+	uint32_t n = __atomic_load_n(&o->refs, __ATOMIC_RELAXED);
+	while (n > 2 &&
+	       !__atomic_compare_exchange_n(&o->refs, &n, n - 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		;
+	if (n > 2)
 		return;
+	if (n == 2)
+		o->unreferenced(o);
+	if (__atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		kobj_put_last(o);
+}
+
+void kobj_put_last(struct kobj *o)
+{
+	assert(__atomic_load_n(&o->refs, __ATOMIC_RELAXED) == 0);
 	__atomic_sub_fetch(&live[o->type], 1, __ATOMIC_RELAXED);
 	o->ops->destroy(o);
 }
@@ -56,6 +58,7 @@ void handle_table_init(struct handle_table *t)
 	t->slots = NULL;
 	t->cap = 0;
 	t->count = 0;
+	t->free_hint = 0;
 }
 
 void handle_table_destroy(struct handle_table *t)
@@ -71,6 +74,7 @@ void handle_table_destroy(struct handle_table *t)
 				batch[n++] = t->slots[i].obj;
 				t->slots[i].obj = NULL;
 				t->count--;
+				t->free_hint = MIN(t->free_hint, i);
 			}
 		}
 		struct handle_slot *slots = n ? NULL : t->slots;
@@ -88,84 +92,88 @@ void handle_table_destroy(struct handle_table *t)
 	}
 }
 
-long handle_install(struct handle_table *t, struct kobj *o, uint32_t rights)
+/* Put o in the lowest free slot: its handle, or 0 when every slot is in
+ * use. The caller holds t->lock. */
+static inline long slot_fill_locked(struct handle_table *t, struct kobj *o, uint32_t rights)
 {
-	struct handle_slot *grown = NULL;
+	assert(spin_held(&t->lock));
+	for (uint32_t i = t->free_hint; i < t->cap; i++) {
+		if (!t->slots[i].obj) {
+			t->slots[i].obj = o;
+			t->slots[i].rights = rights & ALDER_RIGHTS_ALL;
+			t->count++;
+			t->free_hint = i + 1;
+			return (long)i + 1;
+		}
+	}
+	t->free_hint = t->cap;
+	return 0;
+}
+
+/* handle_install on a full table: grow it (unless another thread did) and
+ * try again. */
+static __attribute__((noinline)) long handle_install_grow(struct handle_table *t, struct kobj *o, uint32_t rights)
+{
 	for (;;) {
 		unsigned long f = spin_lock_irqsave(&t->lock);
-		if (grown) {
-			/* Install the bigger array unless someone else grew it. */
-			uint32_t newcap = t->cap ? t->cap * 2 : 16;
-			if (newcap > HANDLE_TABLE_MAX)
-				newcap = HANDLE_TABLE_MAX;
-			if (newcap > t->cap) {
-				if (t->cap)
-					memcpy(grown, t->slots, t->cap * sizeof(*grown));
-				memset(grown + t->cap, 0, (newcap - t->cap) * sizeof(*grown));
-				struct handle_slot *old = t->slots;
-				t->slots = grown;
-				t->cap = newcap;
-				grown = old;
-			}
-		}
-		for (uint32_t i = 0; i < t->cap; i++) {
-			if (!t->slots[i].obj) {
-				t->slots[i].obj = o;
-				t->slots[i].rights = rights & ALDER_RIGHTS_ALL;
-				t->count++;
-				spin_unlock_irqrestore(&t->lock, f);
-				kfree(grown);
-				return (long)i + 1;
-			}
-		}
 		uint32_t cap = t->cap;
 		spin_unlock_irqrestore(&t->lock, f);
-		kfree(grown);
-		grown = NULL;
 		if (cap >= HANDLE_TABLE_MAX)
 			return -ALDER_EMFILE;
 		uint32_t newcap = cap ? cap * 2 : 16;
 		if (newcap > HANDLE_TABLE_MAX)
 			newcap = HANDLE_TABLE_MAX;
-		grown = kmalloc(newcap * sizeof(*grown));
+		struct handle_slot *grown = kmalloc(newcap * sizeof(*grown));
 		if (!grown)
 			return -ALDER_ENOMEM;
+
+		f = spin_lock_irqsave(&t->lock);
+		/* Install the bigger array unless someone else grew the table
+		 * meanwhile to at least its size (then grown may be too small
+		 * for the table as it is now: drop it and look again). */
+		if (newcap > t->cap) {
+			if (t->cap)
+				memcpy(grown, t->slots, t->cap * sizeof(*grown));
+			memset(grown + t->cap, 0, (newcap - t->cap) * sizeof(*grown));
+			struct handle_slot *old = t->slots;
+			t->slots = grown;
+			t->cap = newcap;
+			grown = old;
+		}
+		long h = slot_fill_locked(t, o, rights);
+		spin_unlock_irqrestore(&t->lock, f);
+		if (grown)
+			kfree(grown);
+		if (h)
+			return h;
 	}
 }
 
-int handle_get(struct handle_table *t, alder_handle_t h, uint32_t type, uint32_t need, struct kobj **out,
-	       uint32_t *rights_out)
+long handle_install(struct handle_table *t, struct kobj *o, uint32_t rights)
 {
-	if (h <= 0)
-		return -ALDER_EBADF;
-	int r = 0;
 	unsigned long f = spin_lock_irqsave(&t->lock);
-	struct handle_slot *s = (uint32_t)h <= t->cap ? &t->slots[h - 1] : NULL;
-	if (!s || !s->obj)
-		r = -ALDER_EBADF;
-	else if (type && s->obj->type != type)
-		r = -ALDER_EBADFD;
-	else if ((s->rights & need) != need)
-		r = -ALDER_EACCES;
-	else {
-		*out = kobj_get(s->obj);
-		if (rights_out)
-			*rights_out = s->rights;
-	}
+	long h = slot_fill_locked(t, o, rights);
 	spin_unlock_irqrestore(&t->lock, f);
-	return r;
+	return h ? h : handle_install_grow(t, o, rights);
+}
+
+/* Free slot i (in use); the caller holds t->lock. */
+static inline void slot_clear_locked(struct handle_table *t, uint32_t i)
+{
+	assert(spin_held(&t->lock) && t->slots[i].obj);
+	t->slots[i].obj = NULL;
+	t->count--;
+	if (i < t->free_hint)
+		t->free_hint = i;
 }
 
 bool handle_close_if(struct handle_table *t, alder_handle_t h, const struct kobj *o)
 {
-	if (h <= 0)
-		return false;
+	uint32_t i = (uint32_t)h - 1; /* h <= 0 wraps: never below cap */
 	unsigned long f = spin_lock_irqsave(&t->lock);
-	bool match = (uint32_t)h <= t->cap && t->slots[h - 1].obj == o;
-	if (match) {
-		t->slots[h - 1].obj = NULL;
-		t->count--;
-	}
+	bool match = i < t->cap && t->slots[i].obj == o;
+	if (match)
+		slot_clear_locked(t, i);
 	spin_unlock_irqrestore(&t->lock, f);
 	if (match)
 		kobj_put((struct kobj *)o);
@@ -180,8 +188,7 @@ int handle_close(struct handle_table *t, alder_handle_t h)
 	struct kobj *o = NULL;
 	if ((uint32_t)h <= t->cap && t->slots[h - 1].obj) {
 		o = t->slots[h - 1].obj;
-		t->slots[h - 1].obj = NULL;
-		t->count--;
+		slot_clear_locked(t, (uint32_t)h - 1);
 	}
 	spin_unlock_irqrestore(&t->lock, f);
 	if (!o)

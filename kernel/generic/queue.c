@@ -89,7 +89,7 @@ static void queue_iget(struct queue *q)
 }
 
 /* Any context: the last reference may go in a timer callback. */
-static void queue_free(struct queue *q)
+static __attribute__((noinline)) void queue_free(struct queue *q)
 {
 	assert(list_empty(&q->ops) && list_empty(&q->cancelling));
 	if (q->mem)
@@ -98,7 +98,8 @@ static void queue_free(struct queue *q)
 	kfree(q);
 }
 
-static void queue_iput(struct queue *q)
+/* Inline: every sys_queue_enter and every completion drops one. */
+static inline __attribute__((always_inline)) void queue_iput(struct queue *q)
 {
 	if (__atomic_sub_fetch(&q->irefs, 1, __ATOMIC_ACQ_REL) == 0)
 		queue_free(q);
@@ -140,8 +141,8 @@ static uint32_t user_cq_head(const struct queue *q)
  * skip_success (ALDER_SQE_SKIP_SUCCESS) and result >= 0, only release the
  * slot. The caller holds q->lock. True when a CQE was posted (waiters to
  * wake). */
-static bool post_locked(struct queue *q, uint64_t context, int64_t result, uint64_t aux0, uint64_t aux1,
-			bool skip_success)
+static inline bool post_locked(struct queue *q, uint64_t context, int64_t result, uint64_t aux0,
+			       uint64_t aux1, bool skip_success)
 {
 	assert(spin_held(&q->lock));
 	assert(q->in_flight > 0);
@@ -171,10 +172,10 @@ int kop_begin(struct kop *op, struct kop_submit *sub, const struct kop_ops *ops)
 	op->skip_success = (sub->sqe.flags & ALDER_SQE_SKIP_SUCCESS) != 0;
 	op->queue = q;
 	op->ops = ops;
-	list_init(&op->link);
 	unsigned long f = spin_lock_irqsave(&q->lock);
 	if (q->dead) {
 		spin_unlock_irqrestore(&q->lock, f);
+		list_init(&op->link);
 		return -ALDER_ECANCELED;
 	}
 	op->state = KOP_STATE_ACTIVE;
@@ -201,9 +202,6 @@ static void kop_release(struct kop *op)
 void kop_complete(struct kop *op, int64_t result, uint64_t aux0, uint64_t aux1)
 {
 	struct queue *q = op->queue;
-	/* Our own reference for the wake below: once the lock is dropped, a
-	 * running cancel may release op, and with it op's reference. */
-	queue_iget(q);
 	unsigned long f = spin_lock_irqsave(&q->lock);
 	if (!(op->state & KOP_STATE_ACTIVE) || (op->state & KOP_STATE_DONE))
 		panic("kop_complete: operation %p (op %u, state 0x%x) is not in flight", (void *)op,
@@ -212,12 +210,19 @@ void kop_complete(struct kop *op, int64_t result, uint64_t aux0, uint64_t aux1)
 	list_remove(&op->link);
 	bool posted = post_locked(q, op->context, result, aux0, aux1, op->skip_success);
 	bool release_now = !(op->state & KOP_STATE_CANCEL_RUNNING);
+	/* The wake below needs q. When we release op, op's own reference
+	 * covers it (release comes after the wake); otherwise the running
+	 * cancel releases op, and with it that reference, as soon as the lock
+	 * is dropped: take one of our own first. */
+	if (!release_now)
+		queue_iget(q);
 	spin_unlock_irqrestore(&q->lock, f);
 	if (posted)
 		waitq_wake_all(&q->cq_wait);
 	if (release_now)
-		kop_release(op);
-	queue_iput(q);
+		kop_release(op); /* drops op's reference */
+	else
+		queue_iput(q);
 }
 
 /*
@@ -265,6 +270,8 @@ static void queue_destroy(struct kobj *o)
 	queue_iput(q);
 }
 
+static void queue_op_table_fill(void);
+
 static bool entries_ok(uint64_t n)
 {
 	return n >= 1 && n <= ALDER_QUEUE_MAX_ENTRIES && (n & (n - 1)) == 0;
@@ -277,6 +284,7 @@ static struct queue *queue_alloc(uint32_t sq_entries, uint32_t cq_entries)
 	struct queue *q = kzalloc(sizeof(*q));
 	if (!q)
 		return NULL;
+	queue_op_table_fill(); /* before any queue exists to dispatch on */
 	kobj_init(&q->obj, ALDER_OBJ_QUEUE, &queue_kobj_ops);
 	q->irefs = 1; /* the kobj's */
 	q->lock = (spinlock_t)SPINLOCK_INIT;
@@ -362,21 +370,21 @@ fail_queue:
  * linker-section idiom, as for .syscalls. */
 extern const struct queue_op_entry __start_queue_ops[], __stop_queue_ops[];
 
-/* The handlers by op code, filled from the section on first use (every
- * CPU that races to fill it writes the same values). */
+/* The handlers by op code, filled from the section when the first queue is
+ * made (every CPU that races to fill it writes the same values), so that
+ * dispatch, which only ever runs on a queue, reads it without a check. */
 static queue_op_fn queue_op_table[ALDER_OP_COUNT];
 static bool queue_op_table_ready; /* atomic */
 
-static queue_op_fn queue_op_lookup(uint32_t op)
+static void queue_op_table_fill(void)
 {
-	if (!__atomic_load_n(&queue_op_table_ready, __ATOMIC_ACQUIRE)) {
-		/* cppcheck-suppress comparePointers ; one section, linker-made bounds */
-		for (const struct queue_op_entry *e = __start_queue_ops; e < __stop_queue_ops; e++)
-			if (e->op < ALDER_OP_COUNT)
-				queue_op_table[e->op] = e->fn;
-		__atomic_store_n(&queue_op_table_ready, true, __ATOMIC_RELEASE);
-	}
-	return op < ALDER_OP_COUNT ? queue_op_table[op] : NULL;
+	if (__atomic_load_n(&queue_op_table_ready, __ATOMIC_ACQUIRE))
+		return;
+	/* cppcheck-suppress comparePointers ; one section, linker-made bounds */
+	for (const struct queue_op_entry *e = __start_queue_ops; e < __stop_queue_ops; e++)
+		if (e->op < ALDER_OP_COUNT)
+			queue_op_table[e->op] = e->fn;
+	__atomic_store_n(&queue_op_table_ready, true, __ATOMIC_RELEASE);
 }
 
 /* Run the accepted SQE in sub (its CQ slot reserved). No locks held. */
@@ -385,10 +393,12 @@ static void dispatch(struct kop_submit *sub)
 	struct queue *q = sub->queue;
 	const struct alder_sqe *sqe = &sub->sqe;
 	int64_t r;
+	sub->started = false;
+	sub->aux[0] = sub->aux[1] = 0;
 	if ((sqe->flags & ~ALDER_SQE_FLAGS_ALL) || sqe->reserved || sqe->op >= ALDER_OP_COUNT) {
 		r = -ALDER_EINVAL;
 	} else {
-		queue_op_fn fn = queue_op_lookup(sqe->op);
+		queue_op_fn fn = queue_op_table[sqe->op]; /* filled: q exists */
 		r = fn ? fn(sub) : -ALDER_ENOSYS;
 	}
 	if (r == KOP_STARTED) {
@@ -406,34 +416,42 @@ static void dispatch(struct kop_submit *sub)
 
 /*
  * Take the next SQE if there is one and room for its completion:
- * in_flight + unconsumed CQEs < cq_entries (kern/kqueue.h). Reserves the
- * slot. Returns false when the SQ is empty, the CQ is full or the queue died.
+ * in_flight + unconsumed CQEs < cq_entries (kern/kqueue.h); reserve the
+ * slot. avail and used are the caller's reading of the user's indices
+ * (sq_tail - sq_head and cq_tail - cq_head, already checked against the
+ * ring sizes), taken under q->lock, which the caller holds. False when the
+ * SQ is empty or the CQ is full.
  */
-static bool take_sqe(struct queue *q, struct alder_sqe *out)
+static bool take_sqe_locked(struct queue *q, uint32_t avail, uint32_t used, struct alder_sqe *out)
 {
-	bool ok = false;
-	unsigned long f = spin_lock_irqsave(&q->lock);
-	if (q->dead)
-		goto out;
-	uint32_t avail = user_sq_tail(q) - q->sq_head;
-	if (avail == 0 || avail > q->sq_entries)
-		goto out; /* empty, or the user broke sq_tail after our check */
-	uint32_t used = q->cq_tail - user_cq_head(q);
-	if (used > q->cq_entries || q->in_flight + used >= q->cq_entries)
-		goto out;
-	ring_read(q, q->sq_offset + (uint64_t)(q->sq_head & (q->sq_entries - 1)) * sizeof(struct alder_sqe),
-		  out, sizeof(*out));
+	assert(spin_held(&q->lock) && !q->dead);
+	if (avail == 0 || q->in_flight + used >= q->cq_entries)
+		return false;
+	uint64_t off = q->sq_offset + (uint64_t)(q->sq_head & (q->sq_entries - 1)) * sizeof(struct alder_sqe);
+	if ((off & (PAGE_SIZE - 1)) + sizeof(*out) <= PAGE_SIZE)
+		*out = *(const struct alder_sqe *)(q->pages[off >> PAGE_SHIFT] + (off & (PAGE_SIZE - 1)));
+	else
+		ring_read(q, off, out, sizeof(*out)); /* straddles two pages */
 	q->sq_head++;
 	__atomic_store_n(&q->hdr->sq_head, q->sq_head, __ATOMIC_RELEASE);
 	q->in_flight++;
 	__atomic_store_n(&q->hdr->in_flight, q->in_flight, __ATOMIC_RELAXED);
-	ok = true;
-out:
-	spin_unlock_irqrestore(&q->lock, f);
-	return ok;
+	return true;
 }
 
-static void timer_graveyard_reap(void);
+static void timer_graveyard_reap_slow(void);
+static struct list timer_graveyard;
+
+/* Free every buried timer (see struct timer_op). Any context but a timer
+ * callback's own record (those are buried only after their callback
+ * reaped). The emptiness test is inline: the graveyard is nearly always
+ * empty, and sys_queue_enter looks at it on every call. */
+static inline void timer_graveyard_reap(void)
+{
+	/* A timer buried meanwhile waits for the next reap. */
+	if (__atomic_load_n(&timer_graveyard.next, __ATOMIC_RELAXED) != &timer_graveyard)
+		timer_graveyard_reap_slow();
+}
 
 /*
  * sys_queue_enter(queue, to_submit, min_complete, timeout_ns):
@@ -452,83 +470,114 @@ static void timer_graveyard_reap(void);
  */
 static long sys_queue_enter(uint64_t handle, uint64_t to_submit, uint64_t min_complete, uint64_t timeout_ns)
 {
-	struct process *p = proc_current();
+	struct process *p = thread_current()->proc;
 	if (handle > INT32_MAX)
 		return -ALDER_EBADF;
-	struct kobj *o;
-	int err =
-	    handle_get(&p->handles, (alder_handle_t)handle, ALDER_OBJ_QUEUE, QUEUE_ENTER_RIGHTS, &o, NULL);
-	if (err)
-		return err;
-	struct queue *q = container_of(o, struct queue, obj);
-	/* Hold the memory, not the object: closing the last handle while we
-	 * wait must kill the queue and end our wait. */
-	queue_iget(q);
-	kobj_put(o);
 	timer_graveyard_reap();
+	/* Hold the memory, not the object: closing the last handle while we
+	 * wait must kill the queue and end our wait. The handle's reference
+	 * keeps the queue alive while the table is locked, so irefs is taken
+	 * right there (no kobj reference to take and drop). */
+	const struct handle_slot *s;
+	unsigned long f = spin_lock_irqsave(&p->handles.lock);
+	int err = handle_lookup_locked(&p->handles, (alder_handle_t)handle, ALDER_OBJ_QUEUE,
+				       QUEUE_ENTER_RIGHTS, &s);
+	if (err) {
+		spin_unlock_irqrestore(&p->handles.lock, f);
+		return err;
+	}
+	struct queue *q = container_of(s->obj, struct queue, obj);
+	queue_iget(q);
+	/* Interrupts stay off (flags f) from the table's lock to the queue's. */
+	spin_unlock(&p->handles.lock);
 
-	long r = 0;
+	long r;
 	if (min_complete > q->cq_entries) {
+		irq_restore(f);
 		r = -ALDER_EINVAL;
 		goto out;
 	}
-	unsigned long f = spin_lock_irqsave(&q->lock);
-	bool dead = q->dead;
-	uint32_t avail = user_sq_tail(q) - q->sq_head;
-	uint32_t used = q->cq_tail - user_cq_head(q);
-	spin_unlock_irqrestore(&q->lock, f);
-	if (dead) {
+
+	/* Submit. The lock is held from the checks to each SQE's take, and
+	 * dropped for its handler; after the last one it is not taken again. */
+	uint64_t submitted = 0;
+	spin_lock(&q->lock);
+	if (q->dead) {
+		spin_unlock_irqrestore(&q->lock, f);
 		r = -ALDER_ECANCELED;
 		goto out;
 	}
+	uint32_t avail = user_sq_tail(q) - q->sq_head;
+	uint32_t used = q->cq_tail - user_cq_head(q);
 	if (avail > q->sq_entries || used > q->cq_entries) {
+		spin_unlock_irqrestore(&q->lock, f);
 		r = -ALDER_EINVAL;
 		goto out;
 	}
-
-	uint64_t submitted = 0;
-	struct kop_submit sub = {.queue = q, .proc = p};
-	while (submitted < to_submit && take_sqe(q, &sub.sqe)) {
-		sub.started = false;
-		sub.aux[0] = sub.aux[1] = 0;
+	struct kop_submit sub; /* not zeroed: dispatch sets started, the SQE is copied in */
+	sub.queue = q;
+	sub.proc = p;
+	while (submitted < to_submit && take_sqe_locked(q, avail, used, &sub.sqe)) {
+		spin_unlock_irqrestore(&q->lock, f);
 		dispatch(&sub);
-		submitted++;
+		if (++submitted == to_submit)
+			goto wait;
+		f = spin_lock_irqsave(&q->lock);
+		if (q->dead)
+			break;
+		/* The user may have broken its indices meanwhile: stop. */
+		avail = user_sq_tail(q) - q->sq_head;
+		used = q->cq_tail - user_cq_head(q);
+		if (avail > q->sq_entries || used > q->cq_entries)
+			break;
 	}
+	spin_unlock_irqrestore(&q->lock, f);
+
+wait:
 	r = (long)submitted;
 	if (min_complete == 0)
 		goto out;
-
 	uint64_t deadline = 0;
 	if (timeout_ns) {
 		uint64_t now = clock_ns();
 		deadline = timeout_ns > UINT64_MAX - now ? 0 : now + timeout_ns;
 	}
+	/*
+	 * Each pass checks first without cq_wait.lock: when the condition
+	 * already holds (the common case, and after every wake) no lock is
+	 * needed. Only a pass that would sleep repeats the checks under the
+	 * lock and sleeps from there. dead and cq_tail are published before
+	 * the wake that would end our sleep (kop_complete and queue_destroy
+	 * wake under cq_wait.lock), so nothing is lost in between.
+	 */
+	bool locked = false;
 	for (;;) {
-		f = spin_lock_irqsave(&q->cq_wait.lock);
-		/* Both are published before the wake that would end our sleep
-		 * (kop_complete and queue_destroy wake under cq_wait.lock). */
 		if (__atomic_load_n(&q->dead, __ATOMIC_ACQUIRE)) {
-			spin_unlock_irqrestore(&q->cq_wait.lock, f);
 			if (!submitted)
 				r = -ALDER_ECANCELED;
 			break;
 		}
 		uint32_t ready = __atomic_load_n(&q->cq_tail, __ATOMIC_ACQUIRE) - user_cq_head(q);
-		if (ready >= min_complete) {
-			spin_unlock_irqrestore(&q->cq_wait.lock, f);
+		if (ready >= min_complete)
 			break;
-		}
 		if (deadline && clock_ns() >= deadline) {
-			spin_unlock_irqrestore(&q->cq_wait.lock, f);
 			if (!submitted)
 				r = -ALDER_ETIMEDOUT;
 			break;
 		}
+		if (!locked) {
+			f = spin_lock_irqsave(&q->cq_wait.lock);
+			locked = true;
+			continue;
+		}
+		locked = false; /* waitq_sleep_locked drops it */
 		if (waitq_sleep_locked(&q->cq_wait, f, deadline) == WAKE_KILL) {
 			r = -ALDER_EINTR;
 			break;
 		}
 	}
+	if (locked)
+		spin_unlock_irqrestore(&q->cq_wait.lock, f);
 out:
 	queue_iput(q);
 	return r;
@@ -596,13 +645,10 @@ struct timer_op {
 static spinlock_t timer_grave_lock = SPINLOCK_INIT;
 static struct list timer_graveyard = LIST_INIT(timer_graveyard);
 
-/* Free every buried timer. Any context but a timer callback's own record
- * (those are buried only after their callback reaped). */
-static void timer_graveyard_reap(void)
+/* timer_graveyard_reap() found the graveyard not empty. */
+static void timer_graveyard_reap_slow(void)
 {
 	struct list local = LIST_INIT(local);
-	if (__atomic_load_n(&timer_graveyard.next, __ATOMIC_RELAXED) == &timer_graveyard)
-		return; /* empty (a timer buried meanwhile waits for the next reap) */
 	unsigned long f = spin_lock_irqsave(&timer_grave_lock);
 	if (list_empty(&timer_graveyard)) {
 		spin_unlock_irqrestore(&timer_grave_lock, f);
@@ -714,6 +760,7 @@ SELFTEST(queue_op_table)
 		for (const struct queue_op_entry *d = e + 1; d < __stop_queue_ops; d++)
 			ST_CHECK(d->op != e->op);
 	}
-	ST_CHECK(queue_op_lookup(ALDER_OP_NOP) == op_nop);
+	queue_op_table_fill();
+	ST_CHECK(queue_op_table[ALDER_OP_NOP] == op_nop);
 	return NULL;
 }

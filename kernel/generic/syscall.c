@@ -273,6 +273,13 @@ SYSCALL_REGISTER(SYS_CONSOLE_READ, sys_console_read_fn);
 extern const struct syscall_entry __syscalls_start[], __syscalls_end[];
 static syscall_fn syscall_table[SYS_NATIVE_COUNT];
 
+/* The handler of numbers in the ABI that nothing registered. */
+static long sys_nosys(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	return -ALDER_ENOSYS;
+}
+
+/* Fills every entry, so that dispatch calls without a NULL test. */
 void syscall_table_init(void)
 {
 	for (const struct syscall_entry *e = __syscalls_start; e < __syscalls_end; e++) {
@@ -280,19 +287,19 @@ void syscall_table_init(void)
 			panic("system call %u registered twice or out of range", e->nr);
 		syscall_table[e->nr] = e->fn;
 	}
+	for (uint32_t i = 0; i < SYS_NATIVE_COUNT; i++)
+		if (!syscall_table[i])
+			syscall_table[i] = sys_nosys;
 }
 
 
-void syscall_dispatch(struct trap_frame *f)
+/* A number outside the native table: the supervisor's, the Linux shim's,
+ * or a bad one. Out of line, so that the native path stays short. */
+static __attribute__((noinline)) void syscall_foreign(struct trap_frame *f)
 {
 	struct thread *t = thread_current();
 	uint64_t nr = f->rax;
-	long r;
-	if (nr >= ALDER_SYS_BASE && nr < ALDER_SYS_BASE + SYS_NATIVE_COUNT) {
-		syscall_fn fn = syscall_table[nr - ALDER_SYS_BASE];
-		r = fn ? fn(f->rdi, f->rsi, f->rdx, f->r10, f->r8, f->r9) : -ALDER_ENOSYS;
-		f->rax = (uint64_t)r;
-	} else if (observe_supervised()) {
+	if (observe_supervised()) {
 		/* The supervisor answers: it sets rax and resumes us. */
 		observe_stop(ALDER_OBS_SYSCALL, (uint32_t)nr, 0);
 	} else if (linux_shim_dispatch(f)) {
@@ -301,6 +308,18 @@ void syscall_dispatch(struct trap_frame *f)
 		log_warn("bad system call 0x%lx from process %u (%s) at rip %lx; killed", nr,
 			 t->proc ? t->proc->pid : 0, t->proc ? t->proc->name : "?", f->rip);
 		process_exit(ALDER_EXIT_BADSYS, (int)nr, 0);
+	}
+}
+
+/* From syscall.S, interrupts on; returns with them off (syscall.S leaves
+ * by SYSRET or IRET at once). */
+void syscall_dispatch(struct trap_frame *f)
+{
+	uint64_t i = f->rax - ALDER_SYS_BASE; /* below the base wraps: out of range */
+	if (likely(i < SYS_NATIVE_COUNT)) {
+		f->rax = (uint64_t)syscall_table[i](f->rdi, f->rsi, f->rdx, f->r10, f->r8, f->r9);
+	} else {
+		syscall_foreign(f);
 	}
 	irq_disable();
 	trap_user_return(f);

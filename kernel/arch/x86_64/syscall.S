@@ -3,7 +3,8 @@
  * Switch to the thread's kernel stack, build a struct trap_frame exactly like
  * isr.S does (vector VEC_SYSCALL), call syscall_dispatch(frame) with
  * interrupts on, and leave by SYSRET when the frame's return address is a
- * canonical user address, else by IRET.
+ * canonical user address, else by IRET. syscall_dispatch disables
+ * interrupts before its last step (trap_user_return) and returns so.
  */
 #include <arch/trap.h>
 
@@ -37,8 +38,7 @@ syscall_entry:
 	pushq %r15
 	mov %rsp, %rdi
 	sti
-	call syscall_dispatch
-	cli
+	call syscall_dispatch            /* returns with interrupts off */
 	/* SYSRET would #GP in kernel mode on a non-canonical rip: use IRET. */
 	mov TF_RIP(%rsp), %rcx
 	shr $47, %rcx
