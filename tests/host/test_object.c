@@ -1,8 +1,9 @@
 /*
  * Host tests of kernel objects and handle tables (kernel/generic/object.c):
  * installation, lookup with type and rights, dup dropping rights, close,
- * growth to the limit, that every reference is dropped exactly once, and
- * the unreferenced hook of objects that hold a reference to themselves.
+ * growth to the limit (also when another thread grows the table while we
+ * allocate), that every reference is dropped exactly once, and the
+ * unreferenced hook of objects that hold a reference to themselves.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,8 +15,17 @@
 #include <kern/log.h>
 #include "shim/shim.h"
 
-/* The heap, from the host. */
-void *kmalloc(size_t n) { return n ? malloc(n) : NULL; }
+/* The heap, from the host. kmalloc_hook, when set, runs once inside the
+ * next kmalloc: "another thread" acting while a table grows. */
+static void (*kmalloc_hook)(void);
+void *kmalloc(size_t n)
+{
+	void (*h)(void) = kmalloc_hook;
+	kmalloc_hook = NULL;
+	if (h)
+		h();
+	return n ? malloc(n) : NULL;
+}
 void *kzalloc(size_t n) { return n ? calloc(1, n) : NULL; }
 void kfree(void *p) { free(p); }
 
@@ -34,6 +44,28 @@ static struct kobj *new_obj(uint32_t type)
 	struct kobj *o = malloc(sizeof(*o));
 	kobj_init(o, type, &test_ops);
 	return o;
+}
+
+/* While one install allocates a bigger array, another thread grows the
+ * table past that size: the first must not install its smaller array
+ * (it wrote past its end). */
+static struct handle_table race_table;
+static void other_thread_grows(void)
+{
+	for (int i = 0; i < 17; i++)
+		assert_true(handle_install(&race_table, new_obj(ALDER_OBJ_EVENT), 0) > 0);
+}
+
+static void test_grow_race(void **state)
+{
+	destroyed = 0;
+	handle_table_init(&race_table);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(handle_install(&race_table, new_obj(ALDER_OBJ_EVENT), 0), i + 1);
+	kmalloc_hook = other_thread_grows;
+	assert_int_equal(handle_install(&race_table, new_obj(ALDER_OBJ_EVENT), 0), 34);
+	handle_table_destroy(&race_table);
+	assert_int_equal(destroyed, 34);
 }
 
 static void test_install_get_close(void **state)
@@ -157,6 +189,7 @@ int main(void)
 		cmocka_unit_test(test_grow_to_limit),
 		cmocka_unit_test(test_koids_unique),
 		cmocka_unit_test(test_unreferenced_hook),
+		cmocka_unit_test(test_grow_race),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
