@@ -53,8 +53,6 @@ uint32_t process_count(void)
 	return n;
 }
 
-bool process_killed(struct process *p) { return __atomic_load_n(&p->exiting, __ATOMIC_ACQUIRE); }
-
 struct process *proc_current(void) { return thread_current()->proc; }
 
 static void process_free(struct process *p)

@@ -99,7 +99,11 @@ __noreturn void process_exit(int how, int status, uint64_t fault_addr);
  * when the last thread of all leaves, p's handles and stream chains go
  * and its waiters wake. */
 void process_thread_gone(struct process *p);
-bool process_killed(struct process *p);
+/* p is being killed or is exiting: long operations on its behalf stop. */
+static inline bool process_killed(struct process *p)
+{
+	return __atomic_load_n(&p->exiting, __ATOMIC_ACQUIRE);
+}
 /* A new thread in p entering user mode at rip with rsp and rdi = arg;
  * returns its tid, or -ALDER_ESRCH when p is exiting. */
 long process_add_thread(struct process *p, uint64_t rip, uint64_t rsp, uint64_t arg);
