@@ -38,7 +38,10 @@ static inline bool may_run_on(const struct thread *t, uint32_t cpu)
 	return t->pin == 0 || t->pin == cpu + 1;
 }
 
-static void rq_enqueue_locked(struct runqueue *rq, struct thread *t)
+/* The queue operations are on every block, wake and switch: inline. */
+#define RQ_INLINE static inline __attribute__((always_inline))
+
+RQ_INLINE void rq_enqueue_locked(struct runqueue *rq, struct thread *t)
 {
 	assert(spin_held(&rq->lock) && !t->queued);
 	list_append(&rq->queues[t->prio], &t->rq_link);
@@ -49,7 +52,7 @@ static void rq_enqueue_locked(struct runqueue *rq, struct thread *t)
 	t->queued = true;
 }
 
-static void rq_remove_locked(struct runqueue *rq, struct thread *t)
+RQ_INLINE void rq_remove_locked(struct runqueue *rq, struct thread *t)
 {
 	list_remove(&t->rq_link);
 	if (list_empty(&rq->queues[t->prio]))
@@ -60,12 +63,13 @@ static void rq_remove_locked(struct runqueue *rq, struct thread *t)
 	t->queued = false;
 }
 
-static struct thread *rq_pick_locked(struct runqueue *rq)
+RQ_INLINE struct thread *rq_pick_locked(struct runqueue *rq)
 {
-	if (!rq->bitmap)
+	uint32_t bitmap = rq->bitmap;
+	if (!bitmap)
 		return NULL;
-	unsigned p = (unsigned)__builtin_ctz(rq->bitmap);
-	struct thread *t = list_entry(list_first(&rq->queues[p]), struct thread, rq_link);
+	unsigned p = (unsigned)__builtin_ctz(bitmap);
+	struct thread *t = list_entry(rq->queues[p].next, struct thread, rq_link);
 	rq_remove_locked(rq, t);
 	return t;
 }
@@ -156,6 +160,25 @@ void sched_finish_switch(void)
 		thread_free(prev);
 }
 
+/*
+ * The second half of every switch: with this CPU's queue lock held (and
+ * prev queued again if it stays runnable), take the next thread, drop the
+ * lock, and switch to it. Only a CPU that finds its own queue empty looks
+ * at the others (steal() takes their locks, so ours is dropped first).
+ */
+static void schedule_locked(struct cpu *c, struct thread *prev)
+{
+	struct thread *next = rq_pick_locked(&c->rq);
+	spin_unlock(&c->rq.lock);
+	if (!next) {
+		next = steal(c);
+		if (!next)
+			next = c->idle;
+	}
+	if (next != prev)
+		switch_to(c, prev, next);
+}
+
 void schedule(void)
 {
 	assert(!irq_enabled());
@@ -166,14 +189,7 @@ void schedule(void)
 	spin_lock(&c->rq.lock);
 	if (prev != c->idle && prev->state == THREAD_RUNNING && !prev->queued)
 		rq_enqueue_locked(&c->rq, prev);
-	struct thread *next = rq_pick_locked(&c->rq);
-	spin_unlock(&c->rq.lock);
-	if (!next)
-		next = steal(c);
-	if (!next)
-		next = c->idle;
-	if (next != prev)
-		switch_to(c, prev, next);
+	schedule_locked(c, prev);
 }
 
 void sched_yield(void)
@@ -261,48 +277,65 @@ void thread_start(struct thread *t)
 
 void thread_wake(struct thread *t, uint32_t reason)
 {
-	struct runqueue *rq;
-	uint32_t cpu;
-	unsigned long f;
+	unsigned long f = irq_save();
+	thread_wake_irqoff(t, reason);
+	irq_restore(f);
+}
+
+void thread_wake_irqoff(struct thread *t, uint32_t reason)
+{
+	assert(!irq_enabled());
+	/* t->cpu changes only under the lock of the queue it names: retry
+	 * when t moved while we waited for that lock. */
+	struct cpu *tc;
 	for (;;) {
-		cpu = __atomic_load_n(&t->cpu, __ATOMIC_ACQUIRE);
-		rq = &cpus[cpu].rq;
-		f = spin_lock_irqsave(&rq->lock);
+		uint32_t cpu = __atomic_load_n(&t->cpu, __ATOMIC_ACQUIRE);
+		tc = &cpus[cpu];
+		spin_lock(&tc->rq.lock);
 		if (t->cpu == cpu)
 			break;
-		spin_unlock_irqrestore(&rq->lock, f);
+		spin_unlock(&tc->rq.lock);
 	}
-	bool woke = false;
-	if (t->state == THREAD_BLOCKED) {
-		t->state = THREAD_RUNNING;
-		t->wake_reason = reason;
-		if (!t->queued)
-			rq_enqueue_locked(rq, t);
-		woke = true;
-	}
-	spin_unlock_irqrestore(&rq->lock, f);
-	if (!woke)
+	if (t->state != THREAD_BLOCKED) {
+		spin_unlock(&tc->rq.lock);
 		return;
-	if (cpu == this_cpu()->id)
-		this_cpu()->need_resched = 1;
+	}
+	t->state = THREAD_RUNNING;
+	t->wake_reason = reason;
+	if (!t->queued)
+		rq_enqueue_locked(&tc->rq, t);
+	spin_unlock(&tc->rq.lock);
+	if (tc->id == spin_cpu_id())
+		tc->need_resched = 1;
 	else
-		ipi_send(cpu, VEC_IPI_RESCHED);
+		ipi_send(tc->id, VEC_IPI_RESCHED);
 }
 
 /*
- * Mark the current thread blocked (interrupts off); the caller then checks
- * whether its process is being killed and calls schedule(). The full fence
- * orders the state store before that check, pairing with the killer, which
- * sets the flag before thread_wake() reads the state under the queue lock.
+ * Block the current thread and switch away until thread_wake(); interrupts
+ * off. The kill check and the state change are made under this CPU's queue
+ * lock, the lock a killer's thread_wake() takes to read the state after
+ * setting the flag: either we see the flag, or it sees BLOCKED and wakes
+ * us. release (may be NULL), the lock a waker takes before waking us, is
+ * dropped once we are BLOCKED. When the process is being killed, returns
+ * false at once, still RUNNING and with release still held.
  */
-void sched_block_current(void)
+bool sched_sleep(spinlock_t *release)
 {
+	assert(!irq_enabled());
 	struct cpu *c = this_cpu();
 	struct thread *t = c->current;
 	spin_lock(&c->rq.lock);
+	if (t->proc && process_killed(t->proc)) {
+		spin_unlock(&c->rq.lock);
+		return false;
+	}
 	t->state = THREAD_BLOCKED;
-	spin_unlock(&c->rq.lock);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (release)
+		spin_unlock(release);
+	c->need_resched = 0;
+	schedule_locked(c, t);
+	return true;
 }
 
 /* The current thread is ending: mark it DEAD under the queue lock, and take
@@ -316,15 +349,6 @@ void sched_exit_current(void)
 	if (t->queued)
 		rq_remove_locked(&c->rq, t);
 	t->state = THREAD_DEAD;
-	spin_unlock(&c->rq.lock);
-}
-
-/* Undo sched_block_current() when the caller decides not to sleep. */
-void sched_unblock_current(void)
-{
-	struct cpu *c = this_cpu();
-	spin_lock(&c->rq.lock);
-	c->current->state = THREAD_RUNNING;
 	spin_unlock(&c->rq.lock);
 }
 

@@ -235,16 +235,12 @@ int thread_sleep_until(uint64_t deadline)
 	struct sleeper s = { .thread = t };
 	unsigned long f = irq_save();
 	t->wake_reason = WAKE_NONE;
-	sched_block_current();
-	if (t->proc && process_killed(t->proc)) {
-		sched_unblock_current();
-		irq_restore(f);
-		return -ALDER_EINTR;
-	}
+	/* Armed before we block: it fires on this CPU, whose interrupts stay
+	 * off until we have switched away. */
 	ktimer_arm(&s.timer, deadline, sleep_timeout);
-	schedule();
+	bool slept = sched_sleep(NULL);
 	ktimer_cancel(&s.timer);
-	uint32_t why = t->wake_reason;
+	uint32_t why = slept ? t->wake_reason : WAKE_KILL;
 	irq_restore(f);
 	return why == WAKE_KILL ? -ALDER_EINTR : 0;
 }
