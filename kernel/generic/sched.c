@@ -26,11 +26,11 @@
 #include <arch/cpu.h>
 #include <arch/ioport.h>
 #include <arch/paging.h>
+#include <arch/switch.h>
 #include <arch/trap.h>
 
 #define SLICE_TICKS 10 /* 10 ms at the 1 kHz tick */
 
-void arch_context_switch(uint64_t *save_rsp, uint64_t new_rsp);
 void sched_finish_switch(void);
 
 static inline bool may_run_on(const struct thread *t, uint32_t cpu)
@@ -44,8 +44,9 @@ static inline bool may_run_on(const struct thread *t, uint32_t cpu)
 RQ_INLINE void rq_enqueue_locked(struct runqueue *rq, struct thread *t)
 {
 	assert(spin_held(&rq->lock) && !t->queued);
-	list_append(&rq->queues[t->prio], &t->rq_link);
-	rq->bitmap |= 1u << t->prio;
+	uint8_t prio = t->prio;
+	list_append(&rq->queues[prio], &t->rq_link);
+	rq->bitmap |= 1u << prio;
 	rq->nr++;
 	if (!t->pin)
 		rq->nr_movable++;
@@ -54,23 +55,37 @@ RQ_INLINE void rq_enqueue_locked(struct runqueue *rq, struct thread *t)
 
 RQ_INLINE void rq_remove_locked(struct runqueue *rq, struct thread *t)
 {
+	uint8_t prio = t->prio;
 	list_remove(&t->rq_link);
-	if (list_empty(&rq->queues[t->prio]))
-		rq->bitmap &= ~(1u << t->prio);
+	if (list_empty(&rq->queues[prio]))
+		rq->bitmap &= ~(1u << prio);
 	rq->nr--;
 	if (!t->pin)
 		rq->nr_movable--;
 	t->queued = false;
 }
 
+/* Take the first thread of the best non-empty level, or NULL. */
 RQ_INLINE struct thread *rq_pick_locked(struct runqueue *rq)
 {
 	uint32_t bitmap = rq->bitmap;
 	if (!bitmap)
 		return NULL;
 	unsigned p = (unsigned)__builtin_ctz(bitmap);
-	struct thread *t = list_entry(rq->queues[p].next, struct thread, rq_link);
-	rq_remove_locked(rq, t);
+	struct list *head = &rq->queues[p];
+	struct list *n = head->next;
+	struct list *after = n->next;
+	struct thread *t = list_entry(n, struct thread, rq_link);
+	/* rq_remove_locked(), knowing that t is first at level p. */
+	head->next = after;
+	after->prev = head;
+	list_init(n);
+	if (after == head)
+		rq->bitmap = bitmap & ~(1u << p);
+	rq->nr--;
+	if (!t->pin)
+		rq->nr_movable--;
+	t->queued = false;
 	return t;
 }
 
@@ -166,7 +181,7 @@ void sched_finish_switch(void)
  * lock, and switch to it. Only a CPU that finds its own queue empty looks
  * at the others (steal() takes their locks, so ours is dropped first).
  */
-static void schedule_locked(struct cpu *c, struct thread *prev)
+RQ_INLINE void schedule_locked(struct cpu *c, struct thread *prev)
 {
 	struct thread *next = rq_pick_locked(&c->rq);
 	spin_unlock(&c->rq.lock);
@@ -287,14 +302,12 @@ void thread_wake_irqoff(struct thread *t, uint32_t reason)
 	assert(!irq_enabled());
 	/* t->cpu changes only under the lock of the queue it names: retry
 	 * when t moved while we waited for that lock. */
-	struct cpu *tc;
-	for (;;) {
-		uint32_t cpu = __atomic_load_n(&t->cpu, __ATOMIC_ACQUIRE);
-		tc = &cpus[cpu];
-		spin_lock(&tc->rq.lock);
-		if (t->cpu == cpu)
-			break;
+	struct cpu *tc = &cpus[__atomic_load_n(&t->cpu, __ATOMIC_ACQUIRE)];
+	spin_lock(&tc->rq.lock);
+	while (t->cpu != tc->id) {
 		spin_unlock(&tc->rq.lock);
+		tc = &cpus[__atomic_load_n(&t->cpu, __ATOMIC_ACQUIRE)];
+		spin_lock(&tc->rq.lock);
 	}
 	if (t->state != THREAD_BLOCKED) {
 		spin_unlock(&tc->rq.lock);
