@@ -5,8 +5,9 @@
  * every tick while idle (see worth_stealing).
  *
  * Invariants (see also struct thread):
- *  - A thread is on at most one run queue, and only while RUNNING; `queued`
- *    says so. Both are changed under the lock of that queue's CPU.
+ *  - A thread is on at most one run queue (on its lists or in its slot,
+ *    see rq_slots), and only while RUNNING; `queued` says so. Both are
+ *    changed under the lock of that queue's CPU.
  *  - on_cpu is set from the moment a CPU picks a thread until that CPU has
  *    switched away from it (sched_finish_switch). A queued thread with
  *    on_cpu set is the one its own CPU is switching away from; other CPUs
@@ -38,50 +39,85 @@ static inline bool may_run_on(const struct thread *t, uint32_t cpu)
 	return t->pin == 0 || t->pin == cpu + 1;
 }
 
+/*
+ * A run queue's oldest thread may wait in a slot of its own instead of on
+ * the lists: a thread queued while the lists and the slot are empty goes
+ * there. That is the common hand-over — a thread wakes another on its CPU,
+ * then blocks — and it then costs no list work. Everything queued later
+ * goes on the lists, so the slot always holds the oldest queued thread: it
+ * runs after listed threads of better priority and before the others, as
+ * it would from its list. A slotted thread is queued like any other
+ * (queued set, counted in nr and nr_movable, not in bitmap). Under the
+ * queue's lock. (Here rather than in struct runqueue for now; one cache
+ * line per CPU.)
+ */
+static struct rq_slot {
+	struct thread *first;
+} __aligned(64) rq_slots[MAX_CPUS];
+
 /* The queue operations are on every block, wake and switch: inline. */
 #define RQ_INLINE static inline __attribute__((always_inline))
 
-RQ_INLINE void rq_enqueue_locked(struct runqueue *rq, struct thread *t)
+RQ_INLINE void rq_enqueue_locked(struct cpu *c, struct thread *t)
 {
+	struct runqueue *rq = &c->rq;
 	assert(spin_held(&rq->lock) && !t->queued);
-	uint8_t prio = t->prio;
-	list_append(&rq->queues[prio], &t->rq_link);
-	rq->bitmap |= 1u << prio;
+	struct rq_slot *slot = &rq_slots[c->id];
+	if (!rq->bitmap && !slot->first) {
+		slot->first = t;
+	} else {
+		uint8_t prio = t->prio;
+		list_append(&rq->queues[prio], &t->rq_link);
+		rq->bitmap |= 1u << prio;
+	}
 	rq->nr++;
 	if (!t->pin)
 		rq->nr_movable++;
 	t->queued = true;
 }
 
-RQ_INLINE void rq_remove_locked(struct runqueue *rq, struct thread *t)
+RQ_INLINE void rq_remove_locked(struct cpu *c, struct thread *t)
 {
-	uint8_t prio = t->prio;
-	list_remove(&t->rq_link);
-	if (list_empty(&rq->queues[prio]))
-		rq->bitmap &= ~(1u << prio);
+	struct runqueue *rq = &c->rq;
+	struct rq_slot *slot = &rq_slots[c->id];
+	if (slot->first == t) {
+		slot->first = NULL;
+	} else {
+		uint8_t prio = t->prio;
+		list_remove(&t->rq_link);
+		if (list_empty(&rq->queues[prio]))
+			rq->bitmap &= ~(1u << prio);
+	}
 	rq->nr--;
 	if (!t->pin)
 		rq->nr_movable--;
 	t->queued = false;
 }
 
-/* Take the first thread of the best non-empty level, or NULL. */
-RQ_INLINE struct thread *rq_pick_locked(struct runqueue *rq)
+/* Take the oldest thread of the best priority queued, or NULL. */
+RQ_INLINE struct thread *rq_pick_locked(struct cpu *c)
 {
+	struct runqueue *rq = &c->rq;
+	struct rq_slot *slot = &rq_slots[c->id];
+	struct thread *t = slot->first;
 	uint32_t bitmap = rq->bitmap;
-	if (!bitmap)
-		return NULL;
-	unsigned p = (unsigned)__builtin_ctz(bitmap);
-	struct list *head = &rq->queues[p];
-	struct list *n = head->next;
-	struct list *after = n->next;
-	struct thread *t = list_entry(n, struct thread, rq_link);
-	/* rq_remove_locked(), knowing that t is first at level p. */
-	head->next = after;
-	after->prev = head;
-	list_init(n);
-	if (after == head)
-		rq->bitmap = bitmap & ~(1u << p);
+	if (t && (!bitmap || t->prio <= (unsigned)__builtin_ctz(bitmap))) {
+		slot->first = NULL;
+	} else {
+		if (!bitmap)
+			return NULL;
+		unsigned p = (unsigned)__builtin_ctz(bitmap);
+		struct list *head = &rq->queues[p];
+		struct list *n = head->next;
+		struct list *after = n->next;
+		t = list_entry(n, struct thread, rq_link);
+		/* rq_remove_locked(), knowing that t is first at level p. */
+		head->next = after;
+		after->prev = head;
+		list_init(n);
+		if (after == head)
+			rq->bitmap = bitmap & ~(1u << p);
+	}
 	rq->nr--;
 	if (!t->pin)
 		rq->nr_movable--;
@@ -89,7 +125,14 @@ RQ_INLINE struct thread *rq_pick_locked(struct runqueue *rq)
 	return t;
 }
 
-/* Take a runnable thread from another CPU's queue (highest priority first). */
+/* Whether me may take t from another CPU's queue. */
+static inline bool stealable(const struct thread *t, const struct cpu *me)
+{
+	return !t->on_cpu && may_run_on(t, me->id);
+}
+
+/* Take a runnable thread from another CPU's queue (highest priority first,
+ * oldest first within a priority). */
 static struct thread *steal(struct cpu *me)
 {
 	for (uint32_t i = 0; i < cpu_count; i++) {
@@ -98,18 +141,23 @@ static struct thread *steal(struct cpu *me)
 			continue;
 		if (!spin_trylock(&v->rq.lock))
 			continue;
+		struct thread *first = rq_slots[i].first;
 		struct thread *found = NULL;
 		for (unsigned p = 0; p < SCHED_PRIOS && !found; p++) {
+			if (first && first->prio == p && stealable(first, me)) {
+				found = first;
+				break;
+			}
 			list_for_each(it, &v->rq.queues[p]) {
 				struct thread *t = list_entry(it, struct thread, rq_link);
-				if (!t->on_cpu && may_run_on(t, me->id)) {
+				if (stealable(t, me)) {
 					found = t;
 					break;
 				}
 			}
 		}
 		if (found) {
-			rq_remove_locked(&v->rq, found);
+			rq_remove_locked(v, found);
 			found->cpu = me->id;
 		}
 		spin_unlock(&v->rq.lock);
@@ -183,7 +231,7 @@ void sched_finish_switch(void)
  */
 RQ_INLINE void schedule_locked(struct cpu *c, struct thread *prev)
 {
-	struct thread *next = rq_pick_locked(&c->rq);
+	struct thread *next = rq_pick_locked(c);
 	spin_unlock(&c->rq.lock);
 	if (!next) {
 		next = steal(c);
@@ -203,7 +251,7 @@ void schedule(void)
 
 	spin_lock(&c->rq.lock);
 	if (prev != c->idle && prev->state == THREAD_RUNNING && !prev->queued)
-		rq_enqueue_locked(&c->rq, prev);
+		rq_enqueue_locked(c, prev);
 	schedule_locked(c, prev);
 }
 
@@ -262,7 +310,7 @@ static void enqueue_and_kick(struct thread *t, uint32_t cpu)
 	struct cpu *target = &cpus[cpu];
 	unsigned long f = spin_lock_irqsave(&target->rq.lock);
 	t->cpu = cpu;
-	rq_enqueue_locked(&target->rq, t);
+	rq_enqueue_locked(target, t);
 	spin_unlock_irqrestore(&target->rq.lock, f);
 	if (target == this_cpu())
 		target->need_resched = 1;
@@ -297,18 +345,25 @@ void thread_wake(struct thread *t, uint32_t reason)
 	irq_restore(f);
 }
 
-void thread_wake_irqoff(struct thread *t, uint32_t reason)
+/* t->cpu changes only under the lock of the queue it names: when t moved
+ * while we waited for the lock of tc, drop it and lock t's new queue. */
+static __attribute__((noinline)) struct cpu *relock_moved(struct thread *t, struct cpu *tc)
 {
-	assert(!irq_enabled());
-	/* t->cpu changes only under the lock of the queue it names: retry
-	 * when t moved while we waited for that lock. */
-	struct cpu *tc = &cpus[__atomic_load_n(&t->cpu, __ATOMIC_ACQUIRE)];
-	spin_lock(&tc->rq.lock);
 	while (t->cpu != tc->id) {
 		spin_unlock(&tc->rq.lock);
 		tc = &cpus[__atomic_load_n(&t->cpu, __ATOMIC_ACQUIRE)];
 		spin_lock(&tc->rq.lock);
 	}
+	return tc;
+}
+
+void thread_wake_irqoff(struct thread *t, uint32_t reason)
+{
+	assert(!irq_enabled());
+	struct cpu *tc = &cpus[__atomic_load_n(&t->cpu, __ATOMIC_ACQUIRE)];
+	spin_lock(&tc->rq.lock);
+	if (__builtin_expect(t->cpu != tc->id, 0))
+		tc = relock_moved(t, tc);
 	if (t->state != THREAD_BLOCKED) {
 		spin_unlock(&tc->rq.lock);
 		return;
@@ -316,7 +371,7 @@ void thread_wake_irqoff(struct thread *t, uint32_t reason)
 	t->state = THREAD_RUNNING;
 	t->wake_reason = reason;
 	if (!t->queued)
-		rq_enqueue_locked(&tc->rq, t);
+		rq_enqueue_locked(tc, t);
 	spin_unlock(&tc->rq.lock);
 	if (tc->id == spin_cpu_id())
 		tc->need_resched = 1;
@@ -360,7 +415,7 @@ void sched_exit_current(void)
 	struct thread *t = c->current;
 	spin_lock(&c->rq.lock);
 	if (t->queued)
-		rq_remove_locked(&c->rq, t);
+		rq_remove_locked(c, t);
 	t->state = THREAD_DEAD;
 	spin_unlock(&c->rq.lock);
 }
@@ -395,6 +450,7 @@ static void init_rq(struct runqueue *rq)
 void sched_prepare_cpu(struct cpu *c)
 {
 	init_rq(&c->rq);
+	rq_slots[c->id].first = NULL;
 	list_init(&c->timers);
 	c->timer_lock = (spinlock_t)SPINLOCK_INIT;
 	char name[24];
