@@ -83,10 +83,10 @@ uint32_t waitq_sleep_locked(struct waitq *wq, unsigned long flags, uint64_t dead
 	return why == WAKE_NONE ? WAKE_SIGNAL : why;
 }
 
-static unsigned wake(struct waitq *wq, bool all)
+/* Inline: it is on every wake-up. */
+static inline __attribute__((always_inline)) unsigned wake_locked(struct waitq *wq, bool all)
 {
 	unsigned n = 0;
-	unsigned long f = spin_lock_irqsave(&wq->lock);
 	while (!list_empty(&wq->waiters)) {
 		struct waiter *w = list_entry(list_first(&wq->waiters), struct waiter, link);
 		list_remove(&w->link);
@@ -96,12 +96,24 @@ static unsigned wake(struct waitq *wq, bool all)
 		if (!all)
 			break;
 	}
+	return n;
+}
+
+static unsigned wake(struct waitq *wq, bool all)
+{
+	unsigned long f = spin_lock_irqsave(&wq->lock);
+	unsigned n = wake_locked(wq, all);
 	spin_unlock_irqrestore(&wq->lock, f);
 	return n;
 }
 
 unsigned waitq_wake_one(struct waitq *wq) { return wake(wq, false); }
 unsigned waitq_wake_all(struct waitq *wq) { return wake(wq, true); }
+unsigned waitq_wake_all_locked(struct waitq *wq)
+{
+	assert(spin_held(&wq->lock) && !irq_enabled());
+	return wake_locked(wq, true);
+}
 
 void waitq_interrupt(struct thread *t) { thread_wake(t, WAKE_KILL); }
 
