@@ -22,6 +22,9 @@
 struct futex_waiter {
 	struct list link;    /* on bucket->waiters, under bucket->wq.lock */
 	paddr_t key;
+	/* Set (release) by futex_wake, under the lock, after taking the
+	 * waiter off the list: its last touch of the waiter, so a waiter
+	 * that sees it (acquire) may return without the lock. */
 	bool woken;
 };
 
@@ -88,6 +91,8 @@ int futex_wait(struct vmspace *s, uint64_t uaddr, uint32_t expected, uint64_t de
 	list_append(&b->waiters, &w.link);
 	for (;;) {
 		uint32_t why = waitq_sleep_locked(&b->wq, f, deadline);
+		if (__atomic_load_n(&w.woken, __ATOMIC_ACQUIRE))
+			return 0;
 		f = spin_lock_irqsave(&b->wq.lock);
 		if (w.woken) {
 			r = 0;
@@ -124,11 +129,11 @@ long futex_wake(struct vmspace *s, uint64_t uaddr, uint32_t count)
 		if (w->key != key)
 			continue;
 		list_remove(&w->link);
-		w->woken = true;
+		__atomic_store_n(&w->woken, true, __ATOMIC_RELEASE);
 		n++;
 	}
-	spin_unlock_irqrestore(&b->wq.lock, f);
 	if (n)
-		waitq_wake_all(&b->wq);
+		waitq_wake_all_locked(&b->wq);
+	spin_unlock_irqrestore(&b->wq.lock, f);
 	return n;
 }

@@ -5,8 +5,9 @@
  * every tick while idle (see worth_stealing).
  *
  * Invariants (see also struct thread):
- *  - A thread is on at most one run queue, and only while RUNNING; `queued`
- *    says so. Both are changed under the lock of that queue's CPU.
+ *  - A thread is on at most one run queue (on its lists or in its slot,
+ *    see rq_slots), and only while RUNNING; `queued` says so. Both are
+ *    changed under the lock of that queue's CPU.
  *  - on_cpu is set from the moment a CPU picks a thread until that CPU has
  *    switched away from it (sched_finish_switch). A queued thread with
  *    on_cpu set is the one its own CPU is switching away from; other CPUs
@@ -26,11 +27,11 @@
 #include <arch/cpu.h>
 #include <arch/ioport.h>
 #include <arch/paging.h>
+#include <arch/switch.h>
 #include <arch/trap.h>
 
 #define SLICE_TICKS 10 /* 10 ms at the 1 kHz tick */
 
-void arch_context_switch(uint64_t *save_rsp, uint64_t new_rsp);
 void sched_finish_switch(void);
 
 static inline bool may_run_on(const struct thread *t, uint32_t cpu)
@@ -38,39 +39,100 @@ static inline bool may_run_on(const struct thread *t, uint32_t cpu)
 	return t->pin == 0 || t->pin == cpu + 1;
 }
 
-static void rq_enqueue_locked(struct runqueue *rq, struct thread *t)
+/*
+ * A run queue's oldest thread may wait in a slot of its own instead of on
+ * the lists: a thread queued while the lists and the slot are empty goes
+ * there. That is the common hand-over — a thread wakes another on its CPU,
+ * then blocks — and it then costs no list work. Everything queued later
+ * goes on the lists, so the slot always holds the oldest queued thread: it
+ * runs after listed threads of better priority and before the others, as
+ * it would from its list. A slotted thread is queued like any other
+ * (queued set, counted in nr and nr_movable, not in bitmap). Under the
+ * queue's lock. (Here rather than in struct runqueue for now; one cache
+ * line per CPU.)
+ */
+static struct rq_slot {
+	struct thread *first;
+} __aligned(64) rq_slots[MAX_CPUS];
+
+/* The queue operations are on every block, wake and switch: inline. */
+#define RQ_INLINE static inline __attribute__((always_inline))
+
+RQ_INLINE void rq_enqueue_locked(struct cpu *c, struct thread *t)
 {
+	struct runqueue *rq = &c->rq;
 	assert(spin_held(&rq->lock) && !t->queued);
-	list_append(&rq->queues[t->prio], &t->rq_link);
-	rq->bitmap |= 1u << t->prio;
+	struct rq_slot *slot = &rq_slots[c->id];
+	if (!rq->bitmap && !slot->first) {
+		slot->first = t;
+	} else {
+		uint8_t prio = t->prio;
+		list_append(&rq->queues[prio], &t->rq_link);
+		rq->bitmap |= 1u << prio;
+	}
 	rq->nr++;
 	if (!t->pin)
 		rq->nr_movable++;
 	t->queued = true;
 }
 
-static void rq_remove_locked(struct runqueue *rq, struct thread *t)
+RQ_INLINE void rq_remove_locked(struct cpu *c, struct thread *t)
 {
-	list_remove(&t->rq_link);
-	if (list_empty(&rq->queues[t->prio]))
-		rq->bitmap &= ~(1u << t->prio);
+	struct runqueue *rq = &c->rq;
+	struct rq_slot *slot = &rq_slots[c->id];
+	if (slot->first == t) {
+		slot->first = NULL;
+	} else {
+		uint8_t prio = t->prio;
+		list_remove(&t->rq_link);
+		if (list_empty(&rq->queues[prio]))
+			rq->bitmap &= ~(1u << prio);
+	}
 	rq->nr--;
 	if (!t->pin)
 		rq->nr_movable--;
 	t->queued = false;
 }
 
-static struct thread *rq_pick_locked(struct runqueue *rq)
+/* Take the oldest thread of the best priority queued, or NULL. */
+RQ_INLINE struct thread *rq_pick_locked(struct cpu *c)
 {
-	if (!rq->bitmap)
-		return NULL;
-	unsigned p = (unsigned)__builtin_ctz(rq->bitmap);
-	struct thread *t = list_entry(list_first(&rq->queues[p]), struct thread, rq_link);
-	rq_remove_locked(rq, t);
+	struct runqueue *rq = &c->rq;
+	struct rq_slot *slot = &rq_slots[c->id];
+	struct thread *t = slot->first;
+	uint32_t bitmap = rq->bitmap;
+	if (t && (!bitmap || t->prio <= (unsigned)__builtin_ctz(bitmap))) {
+		slot->first = NULL;
+	} else {
+		if (!bitmap)
+			return NULL;
+		unsigned p = (unsigned)__builtin_ctz(bitmap);
+		struct list *head = &rq->queues[p];
+		struct list *n = head->next;
+		struct list *after = n->next;
+		t = list_entry(n, struct thread, rq_link);
+		/* rq_remove_locked(), knowing that t is first at level p. */
+		head->next = after;
+		after->prev = head;
+		list_init(n);
+		if (after == head)
+			rq->bitmap = bitmap & ~(1u << p);
+	}
+	rq->nr--;
+	if (!t->pin)
+		rq->nr_movable--;
+	t->queued = false;
 	return t;
 }
 
-/* Take a runnable thread from another CPU's queue (highest priority first). */
+/* Whether me may take t from another CPU's queue. */
+static inline bool stealable(const struct thread *t, const struct cpu *me)
+{
+	return !t->on_cpu && may_run_on(t, me->id);
+}
+
+/* Take a runnable thread from another CPU's queue (highest priority first,
+ * oldest first within a priority). */
 static struct thread *steal(struct cpu *me)
 {
 	for (uint32_t i = 0; i < cpu_count; i++) {
@@ -79,18 +141,23 @@ static struct thread *steal(struct cpu *me)
 			continue;
 		if (!spin_trylock(&v->rq.lock))
 			continue;
+		struct thread *first = rq_slots[i].first;
 		struct thread *found = NULL;
 		for (unsigned p = 0; p < SCHED_PRIOS && !found; p++) {
+			if (first && first->prio == p && stealable(first, me)) {
+				found = first;
+				break;
+			}
 			list_for_each(it, &v->rq.queues[p]) {
 				struct thread *t = list_entry(it, struct thread, rq_link);
-				if (!t->on_cpu && may_run_on(t, me->id)) {
+				if (stealable(t, me)) {
 					found = t;
 					break;
 				}
 			}
 		}
 		if (found) {
-			rq_remove_locked(&v->rq, found);
+			rq_remove_locked(v, found);
 			found->cpu = me->id;
 		}
 		spin_unlock(&v->rq.lock);
@@ -156,6 +223,25 @@ void sched_finish_switch(void)
 		thread_free(prev);
 }
 
+/*
+ * The second half of every switch: with this CPU's queue lock held (and
+ * prev queued again if it stays runnable), take the next thread, drop the
+ * lock, and switch to it. Only a CPU that finds its own queue empty looks
+ * at the others (steal() takes their locks, so ours is dropped first).
+ */
+RQ_INLINE void schedule_locked(struct cpu *c, struct thread *prev)
+{
+	struct thread *next = rq_pick_locked(c);
+	spin_unlock(&c->rq.lock);
+	if (!next) {
+		next = steal(c);
+		if (!next)
+			next = c->idle;
+	}
+	if (next != prev)
+		switch_to(c, prev, next);
+}
+
 void schedule(void)
 {
 	assert(!irq_enabled());
@@ -165,15 +251,8 @@ void schedule(void)
 
 	spin_lock(&c->rq.lock);
 	if (prev != c->idle && prev->state == THREAD_RUNNING && !prev->queued)
-		rq_enqueue_locked(&c->rq, prev);
-	struct thread *next = rq_pick_locked(&c->rq);
-	spin_unlock(&c->rq.lock);
-	if (!next)
-		next = steal(c);
-	if (!next)
-		next = c->idle;
-	if (next != prev)
-		switch_to(c, prev, next);
+		rq_enqueue_locked(c, prev);
+	schedule_locked(c, prev);
 }
 
 void sched_yield(void)
@@ -231,7 +310,7 @@ static void enqueue_and_kick(struct thread *t, uint32_t cpu)
 	struct cpu *target = &cpus[cpu];
 	unsigned long f = spin_lock_irqsave(&target->rq.lock);
 	t->cpu = cpu;
-	rq_enqueue_locked(&target->rq, t);
+	rq_enqueue_locked(target, t);
 	spin_unlock_irqrestore(&target->rq.lock, f);
 	if (target == this_cpu())
 		target->need_resched = 1;
@@ -261,48 +340,70 @@ void thread_start(struct thread *t)
 
 void thread_wake(struct thread *t, uint32_t reason)
 {
-	struct runqueue *rq;
-	uint32_t cpu;
-	unsigned long f;
-	for (;;) {
-		cpu = __atomic_load_n(&t->cpu, __ATOMIC_ACQUIRE);
-		rq = &cpus[cpu].rq;
-		f = spin_lock_irqsave(&rq->lock);
-		if (t->cpu == cpu)
-			break;
-		spin_unlock_irqrestore(&rq->lock, f);
+	unsigned long f = irq_save();
+	thread_wake_irqoff(t, reason);
+	irq_restore(f);
+}
+
+/* t->cpu changes only under the lock of the queue it names: when t moved
+ * while we waited for the lock of tc, drop it and lock t's new queue. */
+static __attribute__((noinline)) struct cpu *relock_moved(struct thread *t, struct cpu *tc)
+{
+	while (t->cpu != tc->id) {
+		spin_unlock(&tc->rq.lock);
+		tc = &cpus[__atomic_load_n(&t->cpu, __ATOMIC_ACQUIRE)];
+		spin_lock(&tc->rq.lock);
 	}
-	bool woke = false;
-	if (t->state == THREAD_BLOCKED) {
-		t->state = THREAD_RUNNING;
-		t->wake_reason = reason;
-		if (!t->queued)
-			rq_enqueue_locked(rq, t);
-		woke = true;
-	}
-	spin_unlock_irqrestore(&rq->lock, f);
-	if (!woke)
+	return tc;
+}
+
+void thread_wake_irqoff(struct thread *t, uint32_t reason)
+{
+	assert(!irq_enabled());
+	struct cpu *tc = &cpus[__atomic_load_n(&t->cpu, __ATOMIC_ACQUIRE)];
+	spin_lock(&tc->rq.lock);
+	if (__builtin_expect(t->cpu != tc->id, 0))
+		tc = relock_moved(t, tc);
+	if (t->state != THREAD_BLOCKED) {
+		spin_unlock(&tc->rq.lock);
 		return;
-	if (cpu == this_cpu()->id)
-		this_cpu()->need_resched = 1;
+	}
+	t->state = THREAD_RUNNING;
+	t->wake_reason = reason;
+	if (!t->queued)
+		rq_enqueue_locked(tc, t);
+	spin_unlock(&tc->rq.lock);
+	if (tc->id == spin_cpu_id())
+		tc->need_resched = 1;
 	else
-		ipi_send(cpu, VEC_IPI_RESCHED);
+		ipi_send(tc->id, VEC_IPI_RESCHED);
 }
 
 /*
- * Mark the current thread blocked (interrupts off); the caller then checks
- * whether its process is being killed and calls schedule(). The full fence
- * orders the state store before that check, pairing with the killer, which
- * sets the flag before thread_wake() reads the state under the queue lock.
+ * Block the current thread and switch away until thread_wake(); interrupts
+ * off. The kill check and the state change are made under this CPU's queue
+ * lock, the lock a killer's thread_wake() takes to read the state after
+ * setting the flag: either we see the flag, or it sees BLOCKED and wakes
+ * us. release (may be NULL), the lock a waker takes before waking us, is
+ * dropped once we are BLOCKED. When the process is being killed, returns
+ * false at once, still RUNNING and with release still held.
  */
-void sched_block_current(void)
+bool sched_sleep(spinlock_t *release)
 {
+	assert(!irq_enabled());
 	struct cpu *c = this_cpu();
 	struct thread *t = c->current;
 	spin_lock(&c->rq.lock);
+	if (t->proc && process_killed(t->proc)) {
+		spin_unlock(&c->rq.lock);
+		return false;
+	}
 	t->state = THREAD_BLOCKED;
-	spin_unlock(&c->rq.lock);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (release)
+		spin_unlock(release);
+	c->need_resched = 0;
+	schedule_locked(c, t);
+	return true;
 }
 
 /* The current thread is ending: mark it DEAD under the queue lock, and take
@@ -314,17 +415,8 @@ void sched_exit_current(void)
 	struct thread *t = c->current;
 	spin_lock(&c->rq.lock);
 	if (t->queued)
-		rq_remove_locked(&c->rq, t);
+		rq_remove_locked(c, t);
 	t->state = THREAD_DEAD;
-	spin_unlock(&c->rq.lock);
-}
-
-/* Undo sched_block_current() when the caller decides not to sleep. */
-void sched_unblock_current(void)
-{
-	struct cpu *c = this_cpu();
-	spin_lock(&c->rq.lock);
-	c->current->state = THREAD_RUNNING;
 	spin_unlock(&c->rq.lock);
 }
 
@@ -358,6 +450,7 @@ static void init_rq(struct runqueue *rq)
 void sched_prepare_cpu(struct cpu *c)
 {
 	init_rq(&c->rq);
+	rq_slots[c->id].first = NULL;
 	list_init(&c->timers);
 	c->timer_lock = (spinlock_t)SPINLOCK_INIT;
 	char name[24];

@@ -16,6 +16,7 @@
 #include <kern/observe.h>
 #include <arch/cpu.h>
 #include <arch/paging.h>
+#include <arch/switch.h>
 #include <arch/trap.h>
 #include <alder/errno.h>
 
@@ -138,16 +139,14 @@ struct thread *thread_create_kernel(const char *name, void (*fn)(void *), void *
 	t->prio = prio < SCHED_PRIOS ? prio : PRIO_DEFAULT;
 	t->state = THREAD_BLOCKED; /* until thread_start */
 
-	/* Initial stack as arch_context_switch pops it: r15, r14, r13, r12,
-	 * rbx, rbp, return address. */
+	/* Initial stack as arch_context_switch resumes it (arch/switch.h):
+	 * into thread_trampoline, which takes rbp, fn and arg from it. */
 	uint64_t *sp = (uint64_t *)(uintptr_t)(t->kstack_top - 2 * sizeof(struct trap_frame));
-	*--sp = (uint64_t)(uintptr_t)thread_trampoline;
-	*--sp = 0;                              /* rbp */
-	*--sp = 0;                              /* rbx */
-	*--sp = (uint64_t)(uintptr_t)fn;        /* r12 */
-	*--sp = (uint64_t)(uintptr_t)arg;       /* r13 */
-	*--sp = 0;                              /* r14 */
-	*--sp = 0;                              /* r15 */
+	sp -= ARCH_INIT_WORDS;
+	sp[ARCH_INIT_RESUME] = (uint64_t)(uintptr_t)thread_trampoline;
+	sp[ARCH_INIT_RBP] = 0;
+	sp[ARCH_INIT_FN] = (uint64_t)(uintptr_t)fn;
+	sp[ARCH_INIT_ARG] = (uint64_t)(uintptr_t)arg;
 	t->ctx_rsp = (uint64_t)(uintptr_t)sp;
 	return t;
 }
@@ -168,9 +167,8 @@ struct thread *thread_create_user(struct process *p, uint64_t rip, uint64_t rsp,
 	struct thread *t = thread_create_kernel(p->name, enter_user, NULL, PRIO_DEFAULT);
 	if (!t)
 		return NULL;
-	/* enter_user's argument is the thread itself: patch the saved r13
-	 * (stack from ctx_rsp: r15, r14, r13, ...). */
-	((uint64_t *)(uintptr_t)t->ctx_rsp)[2] = (uint64_t)(uintptr_t)t;
+	/* enter_user's argument is the thread itself. */
+	((uint64_t *)(uintptr_t)t->ctx_rsp)[ARCH_INIT_ARG] = (uint64_t)(uintptr_t)t;
 	t->proc = p;
 	struct trap_frame *f = (struct trap_frame *)(uintptr_t)(t->kstack_top - sizeof(struct trap_frame));
 	memset(f, 0, sizeof(*f));
@@ -235,16 +233,12 @@ int thread_sleep_until(uint64_t deadline)
 	struct sleeper s = { .thread = t };
 	unsigned long f = irq_save();
 	t->wake_reason = WAKE_NONE;
-	sched_block_current();
-	if (t->proc && process_killed(t->proc)) {
-		sched_unblock_current();
-		irq_restore(f);
-		return -ALDER_EINTR;
-	}
+	/* Armed before we block: it fires on this CPU, whose interrupts stay
+	 * off until we have switched away. */
 	ktimer_arm(&s.timer, deadline, sleep_timeout);
-	schedule();
+	bool slept = sched_sleep(NULL);
 	ktimer_cancel(&s.timer);
-	uint32_t why = t->wake_reason;
+	uint32_t why = slept ? t->wake_reason : WAKE_KILL;
 	irq_restore(f);
 	return why == WAKE_KILL ? -ALDER_EINTR : 0;
 }

@@ -17,7 +17,11 @@ struct waiter {
 	struct list link;     /* on wq->waiters while waiting, under wq->lock */
 	struct thread *thread;
 	struct waitq *wq;
-	struct ktimer timer;
+	/* Set (release) by wake() after it took the waiter off the list and
+	 * woke its thread: its last touch of the waiter, so the sleeper that
+	 * sees it (acquire) may return without taking wq->lock. */
+	bool woken;
+	struct ktimer timer;  /* armed only with a deadline */
 };
 
 void waitq_init(struct waitq *wq)
@@ -42,24 +46,36 @@ static void waiter_timeout(struct ktimer *tm)
 uint32_t waitq_sleep_locked(struct waitq *wq, unsigned long flags, uint64_t deadline)
 {
 	struct thread *t = thread_current();
-	struct waiter w = { .thread = t, .wq = wq };
-	list_init(&w.link);
+	struct waiter w;
+	w.thread = t;
+	w.wq = wq;
+	w.woken = false;
 	list_append(&wq->waiters, &w.link);
 	t->wake_reason = WAKE_NONE;
-	sched_block_current();
-	if (t->proc && process_killed(t->proc)) {
-		sched_unblock_current();
-		t->wake_reason = WAKE_KILL;
-	} else {
-		if (deadline)
-			ktimer_arm(&w.timer, deadline, waiter_timeout);
-		spin_unlock(&wq->lock);
-		schedule();
+	/* Armed before we block: it fires on this CPU, whose interrupts stay
+	 * off until we have switched away. */
+	if (deadline)
+		ktimer_arm(&w.timer, deadline, waiter_timeout);
+	if (sched_sleep(&wq->lock)) {
 		if (deadline)
 			ktimer_cancel(&w.timer);
+		if (__atomic_load_n(&w.woken, __ATOMIC_ACQUIRE)) {
+			/* Off the queue, and its waker is done with w. */
+			uint32_t why = t->wake_reason;
+			irq_restore(flags);
+			return why == WAKE_NONE ? WAKE_SIGNAL : why;
+		}
 		spin_lock(&wq->lock);
+	} else {
+		/* Killed: not asleep at all. */
+		t->wake_reason = WAKE_KILL;
+		if (deadline) {
+			/* Cannot have fired: interrupts are still off. */
+			ktimer_cancel(&w.timer);
+		}
 	}
-	/* Woken by a kill (or not asleep at all): leave the queue ourselves. */
+	/* Woken by a kill or the timer, or not asleep: leave the queue
+	 * ourselves. */
 	if (list_linked(&w.link))
 		list_remove(&w.link);
 	uint32_t why = t->wake_reason;
@@ -67,24 +83,37 @@ uint32_t waitq_sleep_locked(struct waitq *wq, unsigned long flags, uint64_t dead
 	return why == WAKE_NONE ? WAKE_SIGNAL : why;
 }
 
-static unsigned wake(struct waitq *wq, bool all)
+/* Inline: it is on every wake-up. */
+static inline __attribute__((always_inline)) unsigned wake_locked(struct waitq *wq, bool all)
 {
 	unsigned n = 0;
-	unsigned long f = spin_lock_irqsave(&wq->lock);
 	while (!list_empty(&wq->waiters)) {
 		struct waiter *w = list_entry(list_first(&wq->waiters), struct waiter, link);
 		list_remove(&w->link);
-		thread_wake(w->thread, WAKE_SIGNAL);
+		thread_wake_irqoff(w->thread, WAKE_SIGNAL);
+		__atomic_store_n(&w->woken, true, __ATOMIC_RELEASE); /* last touch of w */
 		n++;
 		if (!all)
 			break;
 	}
+	return n;
+}
+
+static unsigned wake(struct waitq *wq, bool all)
+{
+	unsigned long f = spin_lock_irqsave(&wq->lock);
+	unsigned n = wake_locked(wq, all);
 	spin_unlock_irqrestore(&wq->lock, f);
 	return n;
 }
 
 unsigned waitq_wake_one(struct waitq *wq) { return wake(wq, false); }
 unsigned waitq_wake_all(struct waitq *wq) { return wake(wq, true); }
+unsigned waitq_wake_all_locked(struct waitq *wq)
+{
+	assert(spin_held(&wq->lock) && !irq_enabled());
+	return wake_locked(wq, true);
+}
 
 void waitq_interrupt(struct thread *t) { thread_wake(t, WAKE_KILL); }
 

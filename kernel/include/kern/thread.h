@@ -87,12 +87,16 @@ __noreturn void sched_idle_loop(void);
 void schedule(void);           /* with IRQs disabled */
 void sched_yield(void);
 void sched_tick(void);         /* from the timer interrupt */
-/* Mark the current thread blocked before schedule() (interrupts off), or
- * undo that when it decides not to sleep after all. See sched.c. */
-void sched_block_current(void);
-void sched_unblock_current(void);
+/* Block the current thread and switch away until it is woken (interrupts
+ * off), dropping release (may be NULL) once it is marked blocked. Returns
+ * false without sleeping, release still held, when its process is being
+ * killed. See sched.c. */
+bool sched_sleep(spinlock_t *release);
 void sched_exit_current(void);  /* thread_exit: mark the current thread DEAD */
+/* Make t RUNNING if it is BLOCKED, with reason as its wake_reason; else
+ * nothing. Any context; _irqoff when interrupts are off already. */
 void thread_wake(struct thread *t, uint32_t reason);
+void thread_wake_irqoff(struct thread *t, uint32_t reason);
 /* Queue a new thread for the first time. */
 void thread_start(struct thread *t);
 static inline struct thread *thread_current(void);

@@ -45,6 +45,9 @@ uint32_t waitq_sleep_locked(struct waitq *wq, unsigned long flags, uint64_t dead
 /* Wake one / all sleepers. Returns how many were woken. Any context. */
 unsigned waitq_wake_one(struct waitq *wq);
 unsigned waitq_wake_all(struct waitq *wq);
+/* waitq_wake_all() for a caller that holds wq->lock (taken with
+ * spin_lock_irqsave, as for waitq_sleep_locked). */
+unsigned waitq_wake_all_locked(struct waitq *wq);
 /* Wake t if it sleeps on any wait queue, with WAKE_KILL. */
 void waitq_interrupt(struct thread *t);
 
