@@ -381,7 +381,7 @@ paddr_t vmspace_translate(struct vmspace *s, uint64_t addr, bool write)
 		return 0;
 	paddr_t frame = 0;
 	unsigned long f = spin_lock_irqsave(&s->lock);
-	int r = fault_locked(s, addr, write, false, &frame);
+	int r = present_locked(s, addr, write, &frame) ? 0 : fault_locked(s, addr, write, false, &frame);
 	spin_unlock_irqrestore(&s->lock, f);
 	return r ? 0 : frame + (addr & (PAGE_SIZE - 1));
 }
