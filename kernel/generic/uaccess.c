@@ -4,13 +4,6 @@
 #include <arch/cpu.h>
 #include <arch/paging.h>
 
-bool uaccess_range_ok(uint64_t uptr, size_t len)
-{
-	if (uptr >= USER_TOP || len > USER_TOP - uptr)
-		return false;
-	return uptr >= PAGE_SIZE || len == 0;
-}
-
 int copy_from_user(void *dst, uint64_t usrc, size_t len)
 {
 	if (!uaccess_range_ok(usrc, len))

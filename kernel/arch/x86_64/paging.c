@@ -138,16 +138,18 @@ paddr_t paging_unmap(paddr_t pml4, vaddr_t va)
 
 uint64_t paging_lookup(paddr_t pml4, vaddr_t va)
 {
-	paddr_t t = pml4;
-	for (int level = 3; level >= 0; level--) {
-		uint64_t e = table(t)[(va >> (12 + 9 * level)) & 511];
-		if (!(e & PTE_P))
-			return 0;
-		if (level == 0 || (e & PTE_PS))
-			return e;
-		t = e & PTE_ADDR;
-	}
-	return 0;
+	/* Unrolled: this walk is on every kernel access to another space. */
+	uint64_t e = table(pml4)[(va >> 39) & 511];
+	if (!(e & PTE_P))
+		return 0;
+	e = table(e)[(va >> 30) & 511];
+	if (!(e & PTE_P) || (e & PTE_PS))
+		return e & PTE_P ? e : 0;
+	e = table(e)[(va >> 21) & 511];
+	if (!(e & PTE_P) || (e & PTE_PS))
+		return e & PTE_P ? e : 0;
+	e = table(e)[(va >> 12) & 511];
+	return e & PTE_P ? e : 0;
 }
 
 void *paging_map_mmio(paddr_t pa, size_t len)

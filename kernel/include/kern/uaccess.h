@@ -8,8 +8,16 @@
 #define KERN_UACCESS_H
 
 #include <kern/types.h>
+#include <arch/paging.h>
 
-bool uaccess_range_ok(uint64_t uptr, size_t len);
+/* [uptr, uptr + len) lies in user space, not in the never-mapped first
+ * page (an empty range may be anywhere below USER_TOP). */
+static inline bool uaccess_range_ok(uint64_t uptr, size_t len)
+{
+	if (uptr >= USER_TOP || len > USER_TOP - uptr)
+		return false;
+	return uptr >= PAGE_SIZE || len == 0;
+}
 int copy_from_user(void *dst, uint64_t usrc, size_t len);
 int copy_to_user(uint64_t udst, const void *src, size_t len);
 
