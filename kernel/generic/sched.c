@@ -6,7 +6,7 @@
  *
  * Invariants (see also struct thread):
  *  - A thread is on at most one run queue (on its lists or in its slot,
- *    see rq_slots), and only while RUNNING; `queued` says so. Both are
+ *    runqueue.first), and only while RUNNING; `queued` says so. Both are
  *    changed under the lock of that queue's CPU.
  *  - on_cpu is set from the moment a CPU picks a thread until that CPU has
  *    switched away from it (sched_finish_switch). A queued thread with
@@ -40,20 +40,16 @@ static inline bool may_run_on(const struct thread *t, uint32_t cpu)
 }
 
 /*
- * A run queue's oldest thread may wait in a slot of its own instead of on
- * the lists: a thread queued while the lists and the slot are empty goes
- * there. That is the common hand-over — a thread wakes another on its CPU,
+ * A run queue's oldest thread may wait in a slot of its own (first)
+ * instead of on the lists: a thread queued while the lists and the slot
+ * are empty goes there. That is the common hand-over — a thread wakes another on its CPU,
  * then blocks — and it then costs no list work. Everything queued later
  * goes on the lists, so the slot always holds the oldest queued thread: it
  * runs after listed threads of better priority and before the others, as
  * it would from its list. A slotted thread is queued like any other
  * (queued set, counted in nr and nr_movable, not in bitmap). Under the
- * queue's lock. (Here rather than in struct runqueue for now; one cache
- * line per CPU.)
+ * queue's lock.
  */
-static struct rq_slot {
-	struct thread *first;
-} __aligned(64) rq_slots[MAX_CPUS];
 
 /* The queue operations are on every block, wake and switch: inline. */
 #define RQ_INLINE static inline __attribute__((always_inline))
@@ -62,9 +58,8 @@ RQ_INLINE void rq_enqueue_locked(struct cpu *c, struct thread *t)
 {
 	struct runqueue *rq = &c->rq;
 	assert(spin_held(&rq->lock) && !t->queued);
-	struct rq_slot *slot = &rq_slots[c->id];
-	if (!rq->bitmap && !slot->first) {
-		slot->first = t;
+	if (!rq->bitmap && !rq->first) {
+		rq->first = t;
 	} else {
 		uint8_t prio = t->prio;
 		list_append(&rq->queues[prio], &t->rq_link);
@@ -79,9 +74,8 @@ RQ_INLINE void rq_enqueue_locked(struct cpu *c, struct thread *t)
 RQ_INLINE void rq_remove_locked(struct cpu *c, struct thread *t)
 {
 	struct runqueue *rq = &c->rq;
-	struct rq_slot *slot = &rq_slots[c->id];
-	if (slot->first == t) {
-		slot->first = NULL;
+	if (rq->first == t) {
+		rq->first = NULL;
 	} else {
 		uint8_t prio = t->prio;
 		list_remove(&t->rq_link);
@@ -98,11 +92,10 @@ RQ_INLINE void rq_remove_locked(struct cpu *c, struct thread *t)
 RQ_INLINE struct thread *rq_pick_locked(struct cpu *c)
 {
 	struct runqueue *rq = &c->rq;
-	struct rq_slot *slot = &rq_slots[c->id];
-	struct thread *t = slot->first;
+	struct thread *t = rq->first;
 	uint32_t bitmap = rq->bitmap;
 	if (t && (!bitmap || t->prio <= (unsigned)__builtin_ctz(bitmap))) {
-		slot->first = NULL;
+		rq->first = NULL;
 	} else {
 		if (!bitmap)
 			return NULL;
@@ -141,7 +134,7 @@ static struct thread *steal(struct cpu *me)
 			continue;
 		if (!spin_trylock(&v->rq.lock))
 			continue;
-		struct thread *first = rq_slots[i].first;
+		struct thread *first = cpus[i].rq.first;
 		struct thread *found = NULL;
 		for (unsigned p = 0; p < SCHED_PRIOS && !found; p++) {
 			if (first && first->prio == p && stealable(first, me)) {
@@ -443,6 +436,7 @@ static void init_rq(struct runqueue *rq)
 	for (int p = 0; p < SCHED_PRIOS; p++)
 		list_init(&rq->queues[p]);
 	rq->bitmap = 0;
+	rq->first = NULL;
 	rq->nr = 0;
 	rq->nr_movable = 0;
 }
@@ -450,7 +444,6 @@ static void init_rq(struct runqueue *rq)
 void sched_prepare_cpu(struct cpu *c)
 {
 	init_rq(&c->rq);
-	rq_slots[c->id].first = NULL;
 	list_init(&c->timers);
 	c->timer_lock = (spinlock_t)SPINLOCK_INIT;
 	char name[24];

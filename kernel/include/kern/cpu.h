@@ -21,6 +21,8 @@ struct runqueue {
 	                               queued/state fields of threads on it */
 	struct list queues[SCHED_PRIOS];
 	uint32_t bitmap;            /* bit p set: queues[p] non-empty */
+	struct thread *first;       /* the oldest queued thread, when it waits
+	                               outside the lists (sched.c) */
 	uint32_t nr;                /* threads queued */
 	uint32_t nr_movable;        /* of those, not pinned (pin == 0); other
 	                               CPUs read it without the lock */
