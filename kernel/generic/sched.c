@@ -124,13 +124,22 @@ static inline bool stealable(const struct thread *t, const struct cpu *me)
 	return !t->on_cpu && may_run_on(t, me->id);
 }
 
+/* Whether c runs its idle thread (a hint, read without c's lock). */
+static inline bool cpu_idle(const struct cpu *c)
+{
+	return __atomic_load_n(&c->current, __ATOMIC_RELAXED) == c->idle;
+}
+
 /* Take a runnable thread from another CPU's queue (highest priority first,
- * oldest first within a priority). */
+ * oldest first within a priority). An idle CPU is no victim: what is queued
+ * there was queued by a wake-up that kicked it, and it runs that itself as
+ * soon as the kick arrives; taking it would only move the thread away from
+ * the CPU the waker chose. */
 static struct thread *steal(struct cpu *me)
 {
 	for (uint32_t i = 0; i < cpu_count; i++) {
 		struct cpu *v = &cpus[i];
-		if (v == me || !v->online || __atomic_load_n(&v->rq.nr, __ATOMIC_RELAXED) == 0)
+		if (v == me || !v->online || __atomic_load_n(&v->rq.nr, __ATOMIC_RELAXED) == 0 || cpu_idle(v))
 			continue;
 		if (!spin_trylock(&v->rq.lock))
 			continue;
@@ -350,6 +359,28 @@ static __attribute__((noinline)) struct cpu *relock_moved(struct thread *t, stru
 	return tc;
 }
 
+/*
+ * Where a thread woken while its last CPU tc runs another thread should go
+ * instead: an idle CPU it may run on (preferring this one, when a wake-up
+ * from an interrupt finds it idle), or tc when there is none. Otherwise it
+ * would wait on tc until tc switches or an idle CPU's tick takes it. Hints
+ * read without locks: a CPU that stops being idle meanwhile just runs the
+ * thread a little later.
+ */
+static struct cpu *wake_target(const struct thread *t, struct cpu *tc)
+{
+	struct cpu *me = this_cpu();
+	if (cpu_idle(me) && me != tc && may_run_on(t, me->id) && !me->rq.nr)
+		return me;
+	for (uint32_t i = 0; i < cpu_count; i++) {
+		struct cpu *c = &cpus[i];
+		if (c != tc && c->online && cpu_idle(c) && may_run_on(t, i) &&
+		    !__atomic_load_n(&c->rq.nr, __ATOMIC_RELAXED))
+			return c;
+	}
+	return tc;
+}
+
 void thread_wake_irqoff(struct thread *t, uint32_t reason)
 {
 	assert(!irq_enabled());
@@ -363,6 +394,17 @@ void thread_wake_irqoff(struct thread *t, uint32_t reason)
 	}
 	t->state = THREAD_RUNNING;
 	t->wake_reason = reason;
+	if (__builtin_expect(!t->queued && !t->pin && !t->on_cpu && !cpu_idle(tc), 0)) {
+		/* tc is busy with another thread. t, RUNNING but on no queue,
+		 * is left alone by other wakers until enqueue_and_kick() puts
+		 * it on the chosen queue (and sets t->cpu under that lock). */
+		struct cpu *to = wake_target(t, tc);
+		if (to != tc) {
+			spin_unlock(&tc->rq.lock);
+			enqueue_and_kick(t, to->id);
+			return;
+		}
+	}
 	if (!t->queued)
 		rq_enqueue_locked(tc, t);
 	spin_unlock(&tc->rq.lock);
@@ -512,4 +554,102 @@ SELFTEST(sched_idle_cpu_steals)
 	ST_CHECK(got != 0);
 	ST_CHECK(got != me + 1);
 	return NULL;
+}
+
+/*
+ * A thread woken while its last CPU is busy with another thread goes to an
+ * idle CPU at once, not after the busy CPU switches or an idle CPU's tick
+ * takes it. Here: CPU `busy` spins (interrupts off) while a timer on this
+ * CPU, idle meanwhile, wakes a thread that last ran on `busy`.
+ */
+static struct {
+	struct thread *woken;
+	uint32_t busy;		/* the spinning CPU */
+	volatile uint32_t spinning, release, placed, ran_on, idle_at_wake;
+	struct waitq wq;
+} wp;
+
+static void wp_spinner(void *arg)
+{
+	(void)arg;
+	unsigned long f = irq_save();
+	__atomic_store_n(&wp.spinning, 1, __ATOMIC_RELEASE);
+	uint64_t deadline = clock_ns() + 500000000ull;
+	while (!__atomic_load_n(&wp.release, __ATOMIC_ACQUIRE) && clock_ns() < deadline) {
+		cpu_relax();
+		smp_call_poll();
+	}
+	irq_restore(f);
+}
+
+static void wp_woken(void *arg)
+{
+	(void)arg;
+	unsigned long f = irq_save();
+	uint32_t cpu = this_cpu()->id;
+	irq_restore(f);
+	__atomic_store_n(&wp.ran_on, cpu + 1, __ATOMIC_RELEASE);
+	waitq_wake_all(&wp.wq);
+	/* Stay until the test is done with this thread's record. */
+	while (!__atomic_load_n(&wp.release, __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
+static void wp_timer(struct ktimer *k)
+{
+	(void)k;
+	wp.idle_at_wake = cpu_idle(this_cpu());
+	thread_wake(wp.woken, 0);
+	wp.placed = __atomic_load_n(&wp.woken->cpu, __ATOMIC_RELAXED) + 1;
+}
+
+SELFTEST(sched_wake_goes_to_idle_cpu)
+{
+	if (cpu_count < 2)
+		return NULL;
+	for (int attempt = 0; attempt < 3; attempt++) {
+		unsigned long f = irq_save();
+		uint32_t me = this_cpu()->id;
+		irq_restore(f);
+		wp.busy = me == 0 ? 1 : 0;
+		wp.spinning = wp.release = wp.placed = wp.ran_on = wp.idle_at_wake = 0;
+		waitq_init(&wp.wq);
+		struct thread *s = thread_create_kernel("wp-spin", wp_spinner, NULL, PRIO_DEFAULT);
+		wp.woken = thread_create_kernel("wp-woken", wp_woken, NULL, PRIO_DEFAULT);
+		ST_CHECK(s && wp.woken);
+		s->pin = wp.busy + 1;
+		thread_start(s);
+		uint64_t deadline = clock_ns() + 200000000ull;
+		while (!__atomic_load_n(&wp.spinning, __ATOMIC_ACQUIRE) && clock_ns() < deadline)
+			cpu_relax();
+		ST_CHECK(wp.spinning);
+		wp.woken->cpu = wp.busy; /* it "last ran" on the busy CPU; blocked, never run */
+
+		/* Sleep, so that this CPU idles when the timer fires here. */
+		struct ktimer k = {0};
+		f = spin_lock_irqsave(&wp.wq.lock);
+		if (this_cpu()->id == wp.busy) { /* moved meanwhile: try again */
+			spin_unlock_irqrestore(&wp.wq.lock, f);
+			__atomic_store_n(&wp.release, 1, __ATOMIC_RELEASE);
+			thread_wake(wp.woken, 0);
+			continue;
+		}
+		ktimer_arm(&k, clock_ns() + 5000000ull, wp_timer);
+		while (!__atomic_load_n(&wp.ran_on, __ATOMIC_ACQUIRE) && clock_ns() < deadline + 200000000ull) {
+			waitq_sleep_locked(&wp.wq, f, clock_ns() + 20000000ull);
+			f = spin_lock_irqsave(&wp.wq.lock);
+		}
+		spin_unlock_irqrestore(&wp.wq.lock, f);
+		bool pending = ktimer_cancel(&k);
+		__atomic_store_n(&wp.release, 1, __ATOMIC_RELEASE);
+		if (pending)
+			thread_wake(wp.woken, 0); /* let it end */
+		ST_CHECK(wp.ran_on);
+		if (!wp.idle_at_wake)
+			continue; /* this CPU was busy when the timer fired: try again */
+		ST_CHECK(wp.placed != wp.busy + 1);
+		ST_CHECK(wp.ran_on != wp.busy + 1);
+		return NULL;
+	}
+	return "this CPU never idle when the timer fired";
 }

@@ -191,9 +191,10 @@ static void echo_finish(struct echo_client *c)
  *
  * With two CPUs the figures are named *_smp. There is no way to pin a
  * thread, so where client and server ran is printed (the server is asked
- * with its "cpu" request). Under -icount QEMU runs the vCPUs one at a time,
- * so a CPU that blocks steals the thread just woken for the other CPU
- * before that CPU runs: expect both on one CPU (see tools/bench.py).
+ * with its "cpu" request). Each wakes the other on its own, idle, CPU, and
+ * a CPU never steals from an idle one, so client and server normally stay
+ * on different CPUs and every hand-over is an IPI (see tools/bench.py for
+ * what a two-CPU figure under -icount counts).
  */
 static void bench_stream_rtt(void)
 {
