@@ -105,6 +105,10 @@ struct stream_chain {
 	bool no_writeback;	  /* ALDER_STREAM_NO_WRITEBACK */
 	bool sync;		  /* completes within its submission (no kop, not
 				     on live_chains, no process reference) */
+	bool holds;		  /* some action took an iov array, a pushed object,
+				     a child stream or a held lane (atomic: set by
+				     executors, which may run on two CPUs); without
+				     it completion and free skip the actions */
 	bool sync_done;		  /* sync: chain_complete ran; the result: */
 	int64_t sync_result;
 	uint32_t sync_ok;
@@ -484,6 +488,7 @@ static void pair_offer(struct stream_act *x, struct stream_act *y)
 		struct lane *l = lane_init(child, i);
 		if (a->u->flags & ALDER_ACTION_NO_HANDLE) {
 			a->held_lane = &l->obj; /* the chain's until it completes */
+			__atomic_store_n(&chain_of(a)->holds, true, __ATOMIC_RELAXED);
 			continue;
 		}
 		long h = handle_install(&chain_of(a)->proc->handles, &l->obj, LANE_RIGHTS);
@@ -558,7 +563,8 @@ static void chain_complete(struct stream_chain *c)
 	}
 	if (c->lane_held)
 		lanes[nlanes++] = c->lane_held;
-	for (uint32_t i = 0; i < c->sm.count; i++) {
+	uint32_t held = __atomic_load_n(&c->holds, __ATOMIC_RELAXED) ? c->sm.count : 0;
+	for (uint32_t i = 0; i < held; i++) {
 		struct stream_act *x = &c->acts[i];
 		if (x->push_obj) {
 			kobj_put(x->push_obj);
@@ -659,7 +665,7 @@ static void chain_cancel(struct kop *op)
  * dropped in thread context, at completion or by the submission's unwind). */
 static void chain_free(struct stream_chain *c)
 {
-	for (uint32_t i = 0; i < c->sm.count; i++) {
+	for (uint32_t i = 0; i < c->sm.count && c->holds; i++) {
 		kfree(c->acts[i].iov);
 		kfree(c->acts[i].child);
 	}
@@ -753,6 +759,7 @@ static int act_prepare(struct stream_chain *c, uint32_t i, struct process *p, ui
 			if (!uaccess_range_ok(u->buf, bytes))
 				return -ALDER_EINVAL;
 			x->iov = kmalloc(bytes);
+			c->holds = true;
 			if (!x->iov)
 				return -ALDER_ENOMEM;
 			if (copy_from_user(x->iov, u->buf, bytes))
@@ -783,6 +790,7 @@ static int act_prepare(struct stream_chain *c, uint32_t i, struct process *p, ui
 		break;
 	case ALDER_ACTION_PUSH_HANDLE: {
 		uint32_t have;
+		c->holds = true;
 		int r = handle_get(&p->handles, u->handle, 0, ALDER_RIGHT_TRANSFER, &x->push_obj, &have);
 		if (r) {
 			x->push_obj = NULL;
@@ -792,6 +800,7 @@ static int act_prepare(struct stream_chain *c, uint32_t i, struct process *p, ui
 		break;
 	}
 	case ALDER_ACTION_OFFER:
+		c->holds = true;
 		x->child = stream_alloc();
 		if (!x->child)
 			return -ALDER_ENOMEM;
@@ -806,7 +815,7 @@ static int act_prepare(struct stream_chain *c, uint32_t i, struct process *p, ui
 /* Drop the object references a refused chain took (thread context). */
 static void unwind_acts(struct stream_chain *c)
 {
-	for (uint32_t i = 0; i < c->sm.count; i++) {
+	for (uint32_t i = 0; i < c->sm.count && c->holds; i++) {
 		if (c->acts[i].push_obj) {
 			kobj_put(c->acts[i].push_obj);
 			c->acts[i].push_obj = NULL;
@@ -905,6 +914,7 @@ static int64_t stream_op_submit(struct kop_submit *sub)
 	c->no_writeback = (flags & ALDER_STREAM_NO_WRITEBACK) != 0;
 	c->sync = false;
 	c->sync_done = false;
+	c->holds = false;
 	c->lane_held = NULL;
 	c->uacts = (struct alder_action *)(c + 1);
 	c->acts = (struct stream_act *)(c->uacts + count);
