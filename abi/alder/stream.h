@@ -115,6 +115,16 @@
  *                 only result, and the array is the caller's again as soon
  *                 as the submission returns. With ALDER_SQE_SKIP_SUCCESS and
  *                 inline data, a fire-and-forget SEND.
+ *   NOWAIT        the chain runs only if it completes within its
+ *                 submission: each action meets one already queued on the
+ *                 other lane, or fails at once (-EPIPE on an ended
+ *                 conversation, -EPROTO against a mismatch). Otherwise
+ *                 nothing runs and the SQE fails with -ALDER_EAGAIN (aux
+ *                 0, 0; nothing written back; a DROP_LANE handle is
+ *                 consumed all the same). Such a chain never holds a
+ *                 completion slot beyond its submission. Not with
+ *                 ALDER_ACTION_CHAIN actions (-ALDER_EINVAL at the first):
+ *                 their later segments depend on the child conversation.
  *
  * Transient lanes: ALDER_ACTION_NO_HANDLE on an OFFER or ACCEPT with
  * ALDER_ACTION_CHAIN installs no handle for this side's lane of the child
@@ -167,7 +177,8 @@
 /* Chain flags (ALDER_OP_STREAM args[2]); see the top of this file. */
 #define ALDER_STREAM_DROP_LANE (1u << 0)
 #define ALDER_STREAM_NO_WRITEBACK (1u << 1)
-#define ALDER_STREAM_FLAGS_ALL 0x3u
+#define ALDER_STREAM_NOWAIT (1u << 2)
+#define ALDER_STREAM_FLAGS_ALL 0x7u
 
 /* One piece of a scatter-gather buffer (written by the user, copied in at
  * submission). Entries may have len 0; the total is at most

@@ -948,6 +948,8 @@ static int64_t stream_op_submit(struct kop_submit *sub)
 	}
 	for (uint32_t i = 0; i < count && !err; i++) {
 		err = act_prepare(c, i, p, &need);
+		if (!err && (flags & ALDER_STREAM_NOWAIT) && c->smacts[i].descend)
+			err = -ALDER_EINVAL; /* NOWAIT cannot vouch for a child conversation */
 		if (err)
 			bad = i;
 	}
@@ -960,12 +962,22 @@ static int64_t stream_op_submit(struct kop_submit *sub)
 		return refuse(c, sub, err, bad);
 	}
 
-	/* --- POINT OF NO RETURN: the chain runs and completes exactly once. --- */
+	/* --- POINT OF NO RETURN: the chain runs and completes exactly once
+	 * (a NOWAIT chain that would wait is refused first, with nothing run). --- */
 	int64_t result;
 	if (submit_sync(c, sub, lane, lo, flags, &result)) {
 		if (!(flags & ALDER_STREAM_DROP_LANE))
 			kobj_put(lo);
 		return result;
+	}
+	if (flags & ALDER_STREAM_NOWAIT) {
+		/* It would wait: refused, nothing ran. A dying queue refuses
+		 * every submission, without consuming the lane. */
+		bool dying = kop_queue_dying(sub);
+		if ((flags & ALDER_STREAM_DROP_LANE) && !dying)
+			(void)handle_close_if(&p->handles, sqe->handle, lo);
+		kobj_put(lo);
+		return refuse(c, sub, dying ? -ALDER_ECANCELED : -ALDER_EAGAIN, 0);
 	}
 	(void)process_get(p); /* dropped at completion */
 	if (kop_begin(&c->kop, sub, &chain_ops)) {

@@ -634,7 +634,7 @@ int rt_stream_send_detached(struct rt_loop *loop, alder_handle_t lane, const voi
 	    .flags = ALDER_SQE_SKIP_SUCCESS,
 	    .handle = lane,
 	    .context = RT_CTX_DETACHED,
-	    .args = {(uint64_t)(uintptr_t)a, 1, chain_flags | ALDER_STREAM_NO_WRITEBACK, 0},
+	    .args = {(uint64_t)(uintptr_t)a, 1, chain_flags | ALDER_STREAM_NO_WRITEBACK | ALDER_STREAM_NOWAIT, 0},
 	};
 	loop->detached_sq[k] = loop->sq_tail;
 	loop->detached_busy[k] = 1;

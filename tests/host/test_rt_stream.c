@@ -337,7 +337,7 @@ static void test_chain_flag_errors(void **state)
 	assert_int_equal(rt_action_send_inline(&acts[0], "x", 1), 0);
 	/* Unknown chain flags, or a bad count: nothing happens to the lane. */
 	assert_int_equal(run_chain(&loop, &op, lanes[0], acts, 1, 1u << 7), -ALDER_EINVAL);
-	assert_int_equal(run_chain(&loop, &op, lanes[0], acts, 1, ALDER_STREAM_DROP_LANE | (1u << 2)),
+	assert_int_equal(run_chain(&loop, &op, lanes[0], acts, 1, ALDER_STREAM_DROP_LANE | (1u << 3)),
 			 -ALDER_EINVAL);
 	assert_int_equal(run_chain(&loop, &op, lanes[0], acts, 0, ALDER_STREAM_DROP_LANE), -ALDER_EINVAL);
 	assert_int_equal(run_chain(&loop, &op, lanes[0], NULL, 1, ALDER_STREAM_DROP_LANE), -ALDER_EFAULT);
@@ -632,20 +632,31 @@ static void test_send_detached_drops_lane(void **state)
 	char in[8];
 	loop_up(&loop);
 	make_stream(lanes);
+	/* Reply and hang up: the receive waits, the send meets it, and the
+	 * conversation ends with the dropped lane. */
+	assert_int_equal(rt_stream_receive(&loop, &rcv.req, lanes[1], in, sizeof(in), req_done), 0);
+	assert_true(rt_loop_run_once(&loop, false) >= 0);
 	assert_int_equal(rt_stream_send_detached(&loop, lanes[0], "bye", 3, ALDER_STREAM_DROP_LANE), 0);
 	assert_true(handle_alive(lanes[0])); /* still in the ring */
-	assert_true(rt_loop_run_once(&loop, false) >= 0);
-	assert_false(handle_alive(lanes[0])); /* the kernel took it */
-	assert_int_equal(fake_pending_ops(), 1);
-	/* The send holds the side open until a receive meets it, then the
-	 * conversation ends. */
-	assert_int_equal(rt_stream_receive(&loop, &rcv.req, lanes[1], in, sizeof(in), req_done), 0);
 	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	assert_false(handle_alive(lanes[0])); /* the kernel took it */
+	assert_int_equal(fake_pending_ops(), 0);
 	assert_int_equal(rcv.result, 0);
 	assert_int_equal(rcv.req.action.length, 3);
 	assert_memory_equal(in, "bye", 3);
 	assert_ended(&loop, lanes[1]);
 	assert_int_equal(rt_loop_get_stats(&loop).detached_failed, 0);
+	assert_int_equal(rt_handle_close(lanes[1]), 0);
+
+	/* Nobody waits: nothing is sent (-EAGAIN, counted), nothing stays in
+	 * the kernel, and the lane is dropped all the same. */
+	make_stream(lanes);
+	assert_int_equal(rt_stream_send_detached(&loop, lanes[0], "bye", 3, ALDER_STREAM_DROP_LANE), 0);
+	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	assert_false(handle_alive(lanes[0]));
+	assert_int_equal(fake_pending_ops(), 0);
+	assert_int_equal(rt_loop_get_stats(&loop).detached_failed, 1);
+	assert_ended(&loop, lanes[1]);
 	assert_int_equal(rt_handle_close(lanes[1]), 0);
 	loop_down(&loop);
 }
@@ -687,23 +698,9 @@ static void send_detached_n(struct rt_loop *loop, alder_handle_t lane, int n, ch
 		assert_int_equal(rt_stream_send_detached(loop, lane, next, 1, 0), 0);
 }
 
-/* Receive n one-byte messages in one chain and check they are "0", "1", ... */
-static void receive_in_order(struct rt_loop *loop, alder_handle_t lane, int n)
-{
-	struct alder_action acts[16];
-	assert_true(n <= 16);
-	for (int i = 0; i < n; i++)
-		assert_int_equal(rt_action_receive_inline(&acts[i], 1), 0);
-	struct rt_op op = RT_OP_INIT;
-	assert_int_equal(rt_stream_submit(loop, &op, lane, acts, (uint32_t)n, NULL), 0);
-	assert_int_equal(rt_loop_run(loop), RT_LOOP_IDLE);
-	assert_int_equal(op.result, 0);
-	for (int i = 0; i < n; i++)
-		assert_int_equal(acts[i].data[0], '0' + i);
-}
-
 /* -EAGAIN while the RT_DETACHED_SLOTS actions or the SQ are taken; both are
- * free again once the kernel has consumed the SQEs (not completed them). */
+ * free again once the kernel has consumed the SQEs, which completes them
+ * (each meets a waiting receive). */
 static void test_send_detached_eagain(void **state)
 {
 	for (int ring_full = 0; ring_full < 2; ring_full++) {
@@ -716,14 +713,23 @@ static void test_send_detached_eagain(void **state)
 		assert_int_equal(rt_loop_init(&loop, &cfg), 0);
 		make_stream(lanes);
 		int fits = ring_full ? (int)sq : RT_DETACHED_SLOTS;
+		struct alder_action rx[16];
+		struct rt_op rop = RT_OP_INIT;
+		assert_true(fits + 2 <= 16);
+		for (int i = 0; i < fits + 2; i++)
+			assert_int_equal(rt_action_receive_inline(&rx[i], 1), 0);
+		assert_int_equal(rt_stream_submit(&loop, &rop, lanes[1], rx, (uint32_t)fits + 2, NULL), 0);
+		assert_true(rt_loop_run_once(&loop, false) >= 0); /* the receives wait */
 		send_detached_n(&loop, lanes[0], fits, &next);
 		assert_int_equal(rt_stream_send_detached(&loop, lanes[0], "x", 1, 0), -ALDER_EAGAIN);
 		assert_int_equal(rt_loop_get_stats(&loop).detached, (uint64_t)fits);
 		assert_true(rt_loop_run_once(&loop, false) >= 0);
-		assert_int_equal(fake_pending_ops(), (uint32_t)fits); /* in the kernel, no receiver yet */
+		assert_int_equal(fake_pending_ops(), 1); /* the sends are done: only the receives wait */
 		send_detached_n(&loop, lanes[0], 2, &next);
-		assert_true(rt_loop_run_once(&loop, false) >= 0);
-		receive_in_order(&loop, lanes[1], fits + 2);
+		assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+		assert_int_equal(rop.result, 0);
+		for (int i = 0; i < fits + 2; i++)
+			assert_int_equal(rx[i].data[0], '0' + i);
 		assert_int_equal(rt_loop_get_stats(&loop).detached_failed, 0);
 		assert_int_equal(fake_stats.skipped, (uint64_t)fits + 2);
 		loop_down(&loop);
@@ -791,8 +797,15 @@ static void test_send_detached_bad_calls(void **state)
 	assert_int_equal(rt_loop_get_stats(&loop).detached, 0);
 	assert_int_equal(loop.sq_tail, loop.ring.hdr->sq_head); /* nothing written */
 	/* The largest inline message goes. */
+	struct req_rec big_rcv = {0};
+	char big_in[ALDER_ACTION_INLINE_MAX];
+	assert_int_equal(rt_stream_receive(&loop, &big_rcv.req, lanes[1], big_in, sizeof(big_in), req_done), 0);
+	assert_true(rt_loop_run_once(&loop, false) >= 0);
 	assert_int_equal(rt_stream_send_detached(&loop, lanes[0], big, ALDER_ACTION_INLINE_MAX, 0), 0);
 	assert_int_equal(rt_loop_run(&loop), RT_LOOP_IDLE);
+	assert_int_equal(big_rcv.result, 0);
+	assert_int_equal(big_rcv.req.action.length, ALDER_ACTION_INLINE_MAX);
+	assert_int_equal(rt_loop_get_stats(&loop).detached_failed, 0);
 
 	/* While shutting down: refused, also from a done function that the
 	 * shutdown runs. */

@@ -1395,6 +1395,51 @@ static void case_flags(void)
 	EXPECT_ERR("dropped by a refused chain", u_handle_info(l2[0], &info), ALDER_EBADF);
 	CHECK_EQ(u_handle_close(l2[1]), 0);
 
+	/* NOWAIT: a chain runs only if it completes within its submission. */
+	stream_pair(l2);
+	struct alder_action nw = u_act_send_inline("n", 1);
+	nw.status = 12345;
+	submit_flags(&q0, l2[0], &nw, 1, 7, ALDER_STREAM_NOWAIT, 0);
+	c = wait_cqe(&q0);
+	CHECK_EQ(c.context, 7);
+	CHECK_EQ(c.result, -ALDER_EAGAIN);
+	CHECK_EQ(c.aux[0], 0);
+	CHECK_EQ(c.aux[1], 0);
+	CHECK_EQ(nw.status, 12345); /* nothing ran, nothing written back */
+	struct alder_action nrx = u_act_recv_inline(8);
+	submit_flags(&q1, l2[1], &nrx, 1, 8, ALDER_STREAM_NOWAIT, 0);
+	c = wait_cqe(&q1);
+	CHECK_EQ(c.result, -ALDER_EAGAIN); /* so the refused SEND was not queued */
+	submit(&q1, l2[1], &nrx, 1, 9);	   /* a RECEIVE that waits */
+	expect_quiet(&q1, 10);
+	submit_flags(&q0, l2[0], &nw, 1, 10, ALDER_STREAM_NOWAIT, 0);
+	c = wait_cqe(&q0);
+	CHECK_EQ(c.result, 0); /* met the waiting RECEIVE */
+	CHECK_EQ(nw.status, 0);
+	CHECK_EQ(nw.length, 1);
+	c = wait_cqe(&q1);
+	CHECK_EQ(c.context, 9);
+	CHECK_EQ(c.result, 0);
+	CHECK_EQ(nrx.length, 1);
+	CHECK_EQ(nrx.data[0], 'n');
+	/* CHAIN actions cannot be vouched for: refused at the first. */
+	struct alder_action nch3[3] = {u_act_send_inline("a", 1), u_act_offer(true), u_act_send_inline("b", 1)};
+	submit_flags(&q0, l2[0], nch3, 3, 11, ALDER_STREAM_NOWAIT, 0);
+	c = wait_cqe(&q0);
+	CHECK_EQ(c.result, -ALDER_EINVAL);
+	CHECK_EQ(c.aux[1], 1);
+	/* Refused with DROP_LANE: the lane is consumed all the same, which
+	 * ends the conversation; a NOWAIT chain then fails at once. */
+	submit_flags(&q0, l2[0], &nw, 1, 12, ALDER_STREAM_NOWAIT | ALDER_STREAM_DROP_LANE, 0);
+	c = wait_cqe(&q0);
+	CHECK_EQ(c.result, -ALDER_EAGAIN);
+	EXPECT_ERR("dropped by a NOWAIT refusal", u_handle_info(l2[0], &info), ALDER_EBADF);
+	submit_flags(&q1, l2[1], &nrx, 1, 13, ALDER_STREAM_NOWAIT, 0);
+	c = wait_cqe(&q1);
+	CHECK_EQ(c.result, -ALDER_EPIPE);
+	CHECK_EQ(nrx.status, -ALDER_EPIPE);
+	CHECK_EQ(u_handle_close(l2[1]), 0);
+
 	close_queue(&q0);
 	close_queue(&q1);
 	expect_live(base);

@@ -2741,6 +2741,8 @@ static void gen_sqe(struct alder_sqe *s)
 		s->op = ALDER_OP_STREAM;
 		s->handle = (alder_handle_t)gen_handle(H_LANE);
 		s->args[0] = gen_action_array(&s->args[1]);
+		if (chance(10))
+			s->args[2] = ALDER_STREAM_NOWAIT | (chance(30) ? ALDER_STREAM_NO_WRITEBACK : 0);
 		if (chance(5))
 			s->args[2 + below(2)] = gen_int();
 		break;
@@ -2926,7 +2928,8 @@ static void queue_step(void)
 		gen_conversation(&conv[0].args[0], &conv[1].args[0], &conv[0].args[1]);
 		conv[1].args[1] = conv[0].args[1];
 		if (chance(10)) /* the second side replies and hangs up */
-			conv[1].args[2] = ALDER_STREAM_DROP_LANE | (chance(50) ? ALDER_STREAM_NO_WRITEBACK : 0);
+			conv[1].args[2] = ALDER_STREAM_DROP_LANE | (chance(50) ? ALDER_STREAM_NO_WRITEBACK : 0) |
+					  (chance(30) ? ALDER_STREAM_NOWAIT : 0);
 		nconv = 2;
 		n = 2 + (unsigned)below(2);
 	}

@@ -13,7 +13,8 @@
  * written back before the CQE. Cancelling a chain fails its unresolved
  * actions with -ECANCELED. The chain flags DROP_LANE (the handle is consumed
  * at submission, also by a refused chain; the chain holds the lane until it
- * completes) and NO_WRITEBACK, and NO_HANDLE on a chained OFFER/ACCEPT (the
+ * completes), NO_WRITEBACK and NOWAIT (-EAGAIN unless every action meets or
+ * fails at once), and NO_HANDLE on a chained OFFER/ACCEPT (the
  * chain holds that side's new lane and lets it go at completion), as
  * kernel/generic/stream.c does them. Destroying a queue cancels its ops
  * without posting anything, and their chains let go of what they held.
@@ -758,6 +759,29 @@ static long check_action(const struct alder_action *k, uint32_t i, uint32_t coun
 	return 0;
 }
 
+/* Whether the actions of c (no CHAIN among them), queued on lane now, would
+ * all meet or fail at once (the kernel's sm_completes_now): the stream has
+ * ended, or the lane has nothing queued and each action finds a partner on
+ * the other lane, or a DISMISS on either side ends the stream first. */
+static bool completes_now(const struct fk_lane *lane, const struct fk_chain *c)
+{
+	const struct fk_stream *s = lane->s;
+	if (s->ended)
+		return true;
+	if (lane->head)
+		return false;
+	const struct fk_act *p = s->lane[lane->side ^ 1].head;
+	for (uint32_t i = 0; i < c->count; i++, p = p->next) {
+		if (c->k[i].type == ALDER_ACTION_DISMISS)
+			return true;
+		if (!p)
+			return false;
+		if (p->c->k[p->idx].type == ALDER_ACTION_DISMISS)
+			return true;
+	}
+	return true;
+}
+
 /* Submission in the kernel's order (stream_op_submit): the SQE's args
  * (-EINVAL, -EFAULT: nothing happens), the lane handle (nothing happens),
  * then each action and the lane's rights (a refused chain: aux[1] = the
@@ -798,6 +822,8 @@ static void stream_submit(struct fk_queue *q, const struct alder_sqe *sqe)
 		a->c = c;
 		a->idx = i;
 		err = check_action(k, i, c->count);
+		if (!err && (flags & ALDER_STREAM_NOWAIT) && (k->flags & ALDER_ACTION_CHAIN))
+			err = -ALDER_EINVAL;
 		if (err) {
 			bad = i;
 			break;
@@ -827,6 +853,8 @@ static void stream_submit(struct fk_queue *q, const struct alder_sqe *sqe)
 	}
 	if (!err && (lh->rights & need) != need)
 		err = -ALDER_EACCES; /* aux[1] = 0, as in the kernel */
+	if (!err && (flags & ALDER_STREAM_NOWAIT) && !completes_now(lane, c))
+		err = -ALDER_EAGAIN; /* it would wait: nothing runs */
 	if (err) {
 		for (uint32_t i = 0; i < c->count; i++)
 			free(c->a[i].iov);

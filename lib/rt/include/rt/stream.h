@@ -49,11 +49,14 @@ void rt_action_dismiss(struct alder_action *a);
 
 /*
  * A fire-and-forget SEND of len <= ALDER_ACTION_INLINE_MAX bytes of data on
- * lane: one ALDER_OP_STREAM SQE with ALDER_SQE_SKIP_SUCCESS and
- * ALDER_STREAM_NO_WRITEBACK, no op record. The data is copied now; nothing
- * is reported on success, and a failure only counts in the loop's
- * stats.detached_failed. chain_flags may hold ALDER_STREAM_DROP_LANE (the
- * lane handle is closed as the kernel takes the SQE: reply and hang up).
+ * lane, to a peer whose RECEIVE is already waiting (a reply to a request
+ * whose chain receives the answer): one ALDER_OP_STREAM SQE with
+ * ALDER_SQE_SKIP_SUCCESS, ALDER_STREAM_NO_WRITEBACK and ALDER_STREAM_NOWAIT,
+ * no op record. The data is copied now; nothing is reported on success, and
+ * a failure only counts in the loop's stats.detached_failed — including
+ * -ALDER_EAGAIN when the peer was not waiting: then nothing was sent.
+ * chain_flags may hold ALDER_STREAM_DROP_LANE (the lane handle is closed as
+ * the kernel takes the SQE, also when the send fails: reply and hang up).
  * Goes to the kernel with the loop's next system call, in order with the
  * ops started before it. Returns 0, -ALDER_EAGAIN (the ring or the loop's
  * RT_DETACHED_SLOTS are full, or ops wait in the loop's backlog, which the
@@ -61,10 +64,9 @@ void rt_action_dismiss(struct alder_action *a);
  * -ALDER_EMSGSIZE, -ALDER_EINVAL (other chain flags) or -ALDER_ECANCELED
  * (shutting down). Not from other threads.
  *
- * Budget: until the send is met, the kernel holds a CQ slot for it that the
- * loop's own count (loop.h, back-pressure) does not see, so SQEs may wait in
- * the ring for it and the slot kept for cancels may be taken. Use it where
- * the peer is already waiting (a reply to a RECEIVE in flight).
+ * Budget: the send completes (or fails) within the system call that
+ * submits it (NOWAIT), so it never holds a CQ slot afterwards; a failure's
+ * CQE is reaped with the others of that call.
  */
 int rt_stream_send_detached(struct rt_loop *loop, alder_handle_t lane, const void *data, size_t len,
 			    uint32_t chain_flags);
