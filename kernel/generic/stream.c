@@ -103,6 +103,7 @@ struct stream_chain {
 	bool submitted;		  /* under stream_lock: sm_submit was called */
 	bool cancel_requested;	  /* under stream_lock */
 	bool no_writeback;	  /* ALDER_STREAM_NO_WRITEBACK */
+	bool nowait;		  /* ALDER_STREAM_NOWAIT */
 	bool sync;		  /* completes within its submission (no kop, not
 				     on live_chains, no process reference) */
 	bool holds;		  /* some action took an iov array, a pushed object,
@@ -719,10 +720,11 @@ static int act_prepare(struct stream_chain *c, uint32_t i, struct process *p, ui
 	struct act_rule rl = act_rules[u->type];
 	if (!(rl.rule & RULE_VALID) || (f & ~(uint32_t)rl.flags) || (u->reserved[0] | u->reserved[1]))
 		return -ALDER_EINVAL;
-	/* CHAIN needs something after it; NO_HANDLE needs CHAIN (a transient
-	 * lane nothing would use); INLINE and SG exclude each other; DISMISS
-	 * ends a chain. */
-	if (((f & ALDER_ACTION_CHAIN) && last) ||
+	/* CHAIN needs something after it, and no NOWAIT (which cannot vouch
+	 * for a child conversation); NO_HANDLE needs CHAIN (a transient lane
+	 * nothing would use); INLINE and SG exclude each other; DISMISS ends
+	 * a chain. */
+	if (((f & ALDER_ACTION_CHAIN) && (last || c->nowait)) ||
 	    (f & (ALDER_ACTION_NO_HANDLE | ALDER_ACTION_CHAIN)) == ALDER_ACTION_NO_HANDLE ||
 	    (f & (ALDER_ACTION_INLINE | ALDER_ACTION_SG)) == (ALDER_ACTION_INLINE | ALDER_ACTION_SG) ||
 	    (u->type == ALDER_ACTION_DISMISS && !last))
@@ -912,6 +914,7 @@ static int64_t stream_op_submit(struct kop_submit *sub)
 	c->submitted = false;
 	c->cancel_requested = false;
 	c->no_writeback = (flags & ALDER_STREAM_NO_WRITEBACK) != 0;
+	c->nowait = (flags & ALDER_STREAM_NOWAIT) != 0;
 	c->sync = false;
 	c->sync_done = false;
 	c->holds = false;
@@ -948,8 +951,6 @@ static int64_t stream_op_submit(struct kop_submit *sub)
 	}
 	for (uint32_t i = 0; i < count && !err; i++) {
 		err = act_prepare(c, i, p, &need);
-		if (!err && (flags & ALDER_STREAM_NOWAIT) && c->smacts[i].descend)
-			err = -ALDER_EINVAL; /* NOWAIT cannot vouch for a child conversation */
 		if (err)
 			bad = i;
 	}
