@@ -566,6 +566,7 @@ static struct {
 	struct thread *woken;
 	uint32_t busy;		/* the spinning CPU */
 	volatile uint32_t spinning, release, placed, ran_on, idle_at_wake;
+	uint32_t exited; /* atomic: the two threads that have finished */
 	struct waitq wq;
 } wp;
 
@@ -580,6 +581,7 @@ static void wp_spinner(void *arg)
 		smp_call_poll();
 	}
 	irq_restore(f);
+	__atomic_add_fetch(&wp.exited, 1, __ATOMIC_RELEASE);
 }
 
 static void wp_woken(void *arg)
@@ -593,6 +595,17 @@ static void wp_woken(void *arg)
 	/* Stay until the test is done with this thread's record. */
 	while (!__atomic_load_n(&wp.release, __ATOMIC_ACQUIRE))
 		sched_yield();
+	__atomic_add_fetch(&wp.exited, 1, __ATOMIC_RELEASE);
+}
+
+/* Let both threads of an attempt finish (they read wp), then whether they did. */
+static bool wp_finish(void)
+{
+	__atomic_store_n(&wp.release, 1, __ATOMIC_RELEASE);
+	uint64_t deadline = clock_ns() + 1000000000ull;
+	while (__atomic_load_n(&wp.exited, __ATOMIC_ACQUIRE) < 2 && clock_ns() < deadline)
+		sched_yield();
+	return __atomic_load_n(&wp.exited, __ATOMIC_ACQUIRE) == 2;
 }
 
 static void wp_timer(struct ktimer *k)
@@ -612,7 +625,7 @@ SELFTEST(sched_wake_goes_to_idle_cpu)
 		uint32_t me = this_cpu()->id;
 		irq_restore(f);
 		wp.busy = me == 0 ? 1 : 0;
-		wp.spinning = wp.release = wp.placed = wp.ran_on = wp.idle_at_wake = 0;
+		wp.spinning = wp.release = wp.placed = wp.ran_on = wp.idle_at_wake = wp.exited = 0;
 		waitq_init(&wp.wq);
 		struct thread *s = thread_create_kernel("wp-spin", wp_spinner, NULL, PRIO_DEFAULT);
 		wp.woken = thread_create_kernel("wp-woken", wp_woken, NULL, PRIO_DEFAULT);
@@ -632,6 +645,7 @@ SELFTEST(sched_wake_goes_to_idle_cpu)
 			spin_unlock_irqrestore(&wp.wq.lock, f);
 			__atomic_store_n(&wp.release, 1, __ATOMIC_RELEASE);
 			thread_wake(wp.woken, 0);
+			ST_CHECK(wp_finish());
 			continue;
 		}
 		ktimer_arm(&k, clock_ns() + 5000000ull, wp_timer);
@@ -644,6 +658,7 @@ SELFTEST(sched_wake_goes_to_idle_cpu)
 		__atomic_store_n(&wp.release, 1, __ATOMIC_RELEASE);
 		if (pending)
 			thread_wake(wp.woken, 0); /* let it end */
+		ST_CHECK(wp_finish());
 		ST_CHECK(wp.ran_on);
 		if (!wp.idle_at_wake)
 			continue; /* this CPU was busy when the timer fired: try again */
