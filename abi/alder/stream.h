@@ -194,7 +194,8 @@ struct alder_creds {
 	uint32_t pid;	   /* the imbuing process's pid */
 	uint32_t reserved; /* 0 */
 	uint8_t id[16];	   /* the imbuing process's credential id: unique per
-			      process, never reused while the system runs */
+			      process, never reused while the system runs,
+			      and not derivable from another process's id */
 };
 _Static_assert(sizeof(struct alder_creds) == 24, "alder_creds layout");
 

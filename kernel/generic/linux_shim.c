@@ -27,6 +27,7 @@
 #include <kern/heap.h>
 #include <kern/log.h>
 #include <kern/process.h>
+#include <kern/random.h>
 #include <kern/string.h>
 #include <kern/thread.h>
 #include <kern/uaccess.h>
@@ -695,29 +696,6 @@ bool linux_shim_dispatch(struct trap_frame *f)
 
 /* ---- the initial stack ------------------------------------------------ */
 
-/* 16 bytes for AT_RANDOM: RDRAND when the CPU has it, else the TSC mixed
- * (unpredictable enough for musl's stack canary seed, not a secret). */
-static void random_bytes(uint8_t out[16])
-{
-	uint32_t a, b, c, d;
-	cpuid(1, 0, &a, &b, &c, &d);
-	bool have_rdrand = c & (1u << 30);
-	for (int i = 0; i < 2; i++) {
-		uint64_t v = 0;
-		bool ok = false;
-		for (int tries = 0; have_rdrand && !ok && tries < 10; tries++)
-			__asm__ volatile("rdrand %0; setc %1" : "=r"(v), "=qm"(ok));
-		if (!ok) {
-			/* splitmix64 of the TSC */
-			v = rdtsc() + (uint64_t)i * 0x9e3779b97f4a7c15ull;
-			v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ull;
-			v = (v ^ (v >> 27)) * 0x94d049bb133111ebull;
-			v ^= v >> 31;
-		}
-		memcpy(out + 8 * i, &v, 8);
-	}
-}
-
 /* ELF64 header fields musl needs through the auxiliary vector. */
 #define EH_PHOFF 32
 #define EH_PHENTSIZE 54
@@ -805,8 +783,8 @@ long linux_build_initial_stack(struct vmspace *s, uint64_t stack_top, const char
 	uint64_t u_path = PUSH_BYTES(path, path_len + 1);
 	at--; /* the arg's NUL */
 	uint64_t u_arg = PUSH_BYTES(arg, arg_len);
-	uint8_t rnd[16];
-	random_bytes(rnd);
+	uint8_t rnd[16]; /* AT_RANDOM: musl's stack canary seed */
+	random_bytes(rnd, sizeof(rnd));
 	uint64_t u_random = PUSH_BYTES(rnd, sizeof(rnd));
 	if (copy_phdrs) {
 		at = ALIGN_DOWN(at, 8);

@@ -14,6 +14,7 @@
 #include <kern/log.h>
 #include <kern/pmm.h>
 #include <kern/process.h>
+#include <kern/random.h>
 #include <kern/stream.h>
 #include <kern/string.h>
 #include <alder/memory.h>
@@ -254,7 +255,8 @@ long process_add_thread(struct process *p, uint64_t rip, uint64_t rsp, uint64_t 
 	return tid;
 }
 
-/* Put p into the table (assigning its pid); false when the table is full. */
+/* Put p into the table (assigning its pid and credential id); false when
+ * the table is full. */
 static bool table_insert(struct process *p)
 {
 	unsigned long f = spin_lock_irqsave(&table_lock);
@@ -267,7 +269,15 @@ static bool table_insert(struct process *p)
 		procs[slot] = p;
 	}
 	spin_unlock_irqrestore(&table_lock, f);
-	return slot >= 0;
+	if (slot < 0)
+		return false;
+	/* The credential id: unique by the pid, which is never reused, and
+	 * not derivable from another process's id by the rest. Set before
+	 * any thread of p runs. */
+	uint64_t pid = p->pid, salt = random_u64();
+	memcpy(p->cred_id, &pid, 8);
+	memcpy(p->cred_id + 8, &salt, 8);
+	return true;
 }
 
 struct process *process_create(struct vmspace *space, uint32_t parent, uint32_t supervisor, const char *name)

@@ -266,27 +266,6 @@ static int streamd_ensure(void)
 
 /* ---- Credentials ---- */
 
-/*
- * The 16-byte credential id of a process. Provisional: derived from the pid
- * (never reused while the system runs: process.c counts up) and a per-boot
- * salt, until struct process carries an id of its own.
- */
-static void cred_id(const struct process *p, uint8_t id[16])
-{
-	static uint64_t salt; /* atomic; set once */
-	uint64_t s = __atomic_load_n(&salt, __ATOMIC_RELAXED);
-
-	if (!s) {
-		uint64_t fresh = rdtsc() | 1;
-		uint64_t zero = 0;
-		__atomic_compare_exchange_n(&salt, &zero, fresh, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-		s = __atomic_load_n(&salt, __ATOMIC_RELAXED);
-	}
-	uint64_t pid = p->pid;
-	memcpy(id, &pid, 8);
-	memcpy(id + 8, &s, 8);
-}
-
 /* ---- Carrying out a pair ---- */
 
 /* A walk over one side's data: kernel bytes (inline) or user segments. */
@@ -470,7 +449,7 @@ static void pair_creds(struct stream_act *x, struct stream_act *y)
 
 	memset(&extract->u->creds, 0, sizeof(extract->u->creds));
 	extract->u->creds.pid = p->pid;
-	cred_id(p, extract->u->creds.id);
+	memcpy(extract->u->creds.id, p->cred_id, sizeof(p->cred_id));
 }
 
 /* The child conversation of a met OFFER/ACCEPT: each side gets its lane. A

@@ -607,6 +607,8 @@ static void case_creds(void)
 		CHECK(srv.pid != me.pid);
 		CHECK_EQ(srv.reserved, 0);
 		CHECK(memcmp(srv.id, me.id, sizeof(me.id)) != 0);
+		/* Not derived from ours: the random half differs too. */
+		CHECK(memcmp(srv.id + 8, me.id + 8, 8) != 0);
 		if (round == 0)
 			first = srv;
 		CHECK(memcmp(srv.id, first.id, sizeof(srv.id)) == 0);

@@ -24,6 +24,8 @@ struct process {
 	struct vmspace *space;            /* the process's address space (holds a reference) */
 	struct handle_table handles;
 	char name[32];
+	uint8_t cred_id[16];              /* immutable: the credential id streams deliver
+	                                   * (alder_creds.id): the pid, then 8 random bytes */
 
 	/* exited.lock protects the fields below. */
 	struct waitq exited;              /* woken when nthreads drops to 0 */
