@@ -245,35 +245,3 @@ uint32_t sm_cancel(struct sm_chain *c, int32_t status, struct sm_batch *b)
 		sm_run(s, b);
 	return n;
 }
-
-struct sm_action *sm_batch_pop(struct sm_batch *b)
-{
-	struct list *l = list_first(&b->resolved);
-
-	if (!l)
-		return NULL;
-	list_remove(l);
-	return list_entry(l, struct sm_action, link);
-}
-
-bool sm_action_finish(struct sm_action *a, int32_t status)
-{
-	uint8_t was = __atomic_exchange_n(&a->state, (uint8_t)SM_DONE, __ATOMIC_RELAXED);
-
-	assert(was == SM_RESOLVED); /* finished twice, or never resolved */
-	a->status = status;
-	uint32_t left = __atomic_sub_fetch(&a->chain->remaining, 1, __ATOMIC_ACQ_REL);
-	assert(left < a->chain->count);
-	return left == 0;
-}
-
-int32_t sm_chain_result(const struct sm_chain *c, uint32_t *ok_count)
-{
-	uint32_t i = 0;
-
-	while (i < c->count && c->actions[i].status == 0)
-		i++;
-	if (ok_count)
-		*ok_count = i;
-	return i < c->count ? c->actions[i].status : 0;
-}

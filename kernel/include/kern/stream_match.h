@@ -36,6 +36,7 @@
 
 #include <alder/errno.h>
 #include <alder/stream.h>
+#include <kern/assert.h>
 #include <kern/list.h>
 #include <kern/types.h>
 
@@ -123,17 +124,47 @@ bool sm_close(struct sm_stream *s, unsigned side, struct sm_batch *b);
  */
 uint32_t sm_cancel(struct sm_chain *c, int32_t status, struct sm_batch *b);
 /* Take the next decision off b (NULL when empty). A paired action comes
- * once, as the leader (peer set); the caller finishes both. */
-struct sm_action *sm_batch_pop(struct sm_batch *b);
+ * once, as the leader (peer set); the caller finishes both. (This and the
+ * next two run for every action: inline.) */
+static inline struct sm_action *sm_batch_pop(struct sm_batch *b)
+{
+	struct list *l = list_first(&b->resolved);
+
+	if (!l)
+		return NULL;
+	list_remove(l);
+	return list_entry(l, struct sm_action, link);
+}
+
 /*
  * Record a's final status (for a paired action: what the transfer gave).
  * Returns true when it was the last action of its chain: the chain is
  * complete, the caller posts its completion. Any context, no lock needed.
  */
-bool sm_action_finish(struct sm_action *a, int32_t status);
+static inline bool sm_action_finish(struct sm_action *a, int32_t status)
+{
+	uint8_t was = __atomic_exchange_n(&a->state, (uint8_t)SM_DONE, __ATOMIC_RELAXED);
+
+	assert(was == SM_RESOLVED); /* finished twice, or never resolved */
+	(void)was;
+	a->status = status;
+	uint32_t left = __atomic_sub_fetch(&a->chain->remaining, 1, __ATOMIC_ACQ_REL);
+	assert(left < a->chain->count);
+	return left == 0;
+}
+
 /* For a complete chain: the first error in array order (or 0), and the
  * number of leading actions that succeeded. */
-int32_t sm_chain_result(const struct sm_chain *c, uint32_t *ok_count);
+static inline int32_t sm_chain_result(const struct sm_chain *c, uint32_t *ok_count)
+{
+	uint32_t i = 0;
+
+	while (i < c->count && c->actions[i].status == 0)
+		i++;
+	if (ok_count)
+		*ok_count = i;
+	return i < c->count ? c->actions[i].status : 0;
+}
 
 /* True when types a and b meet (OFFER/ACCEPT, SEND/RECEIVE, ...). */
 static inline bool sm_types_match(unsigned a, unsigned b)
