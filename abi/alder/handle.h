@@ -20,6 +20,8 @@ typedef int32_t alder_handle_t;
 
 /* Pseudo-handles, valid in any process, never stored in a table. */
 #define ALDER_HANDLE_SELF_SPACE (-1)  /* the caller's address space */
+#define ALDER_HANDLE_SELF_THREAD (-2) /* the calling thread (SYS_THREAD_CTL, SYS_THREAD_REGS),
+                                         with every right */
 
 /* Rights. Per-type meaning is given where the type's calls are defined. */
 #define ALDER_RIGHT_TRANSFER (1u << 0) /* may be passed to another process */

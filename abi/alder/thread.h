@@ -47,6 +47,16 @@
  *   ALDER_THREAD_GETPID  returns the pid of the thread's process, also
  *                        after the thread has ended (so a parent can still
  *                        learn the pid to wait for)
+ *   ALDER_THREAD_SET_CPU run the thread only on CPU arg (0 ..
+ *                        ALDER_INFO_CPU_COUNT - 1), or again on any with
+ *                        arg = ALDER_THREAD_ANY_CPU; -EINVAL for a CPU
+ *                        that is not online. It moves at once: a thread
+ *                        queued or running elsewhere goes to that CPU at
+ *                        its next switch, which its CPU is asked to make
+ *                        now; a blocked one when it wakes. A thread that
+ *                        moves itself (ALDER_HANDLE_SELF_THREAD) is on the
+ *                        new CPU when the call returns. Unset at creation:
+ *                        a new thread may run anywhere.
  *   Every other operation on a thread that has ended returns -ESRCH.
  *
  * SYS_THREAD_REGS(thread, struct alder_regs *, write) (needs MANAGE): read
@@ -83,6 +93,8 @@
 #define ALDER_THREAD_RESUME 3
 #define ALDER_THREAD_KILL 4
 #define ALDER_THREAD_GETPID 5
+#define ALDER_THREAD_SET_CPU 6
+#define ALDER_THREAD_ANY_CPU UINT64_MAX /* SET_CPU: no restriction */
 
 #define ALDER_OBS_SYSCALL 1
 #define ALDER_OBS_FAULT 2

@@ -99,6 +99,12 @@ void observe_thread_exit(struct thread *t)
 
 static int get_thread(uint64_t h, struct thread **out)
 {
+	if ((int64_t)h == ALDER_HANDLE_SELF_THREAD) {
+		struct thread *me = thread_current();
+		kobj_get(&me->obj);
+		*out = me;
+		return 0;
+	}
 	if ((int64_t)h <= 0 || (int64_t)h > INT32_MAX)
 		return -ALDER_EBADF;
 	struct kobj *o;
@@ -146,7 +152,7 @@ static long sys_thread_new(ARGS)
 	return h;
 }
 
-static long thread_ctl(struct thread *t, uint64_t op)
+static long thread_ctl(struct thread *t, uint64_t op, uint64_t arg)
 {
 	if (op == ALDER_THREAD_GETPID)
 		return t->pid; /* set before the handle existed; kept after the thread ends */
@@ -175,6 +181,14 @@ static long thread_ctl(struct thread *t, uint64_t op)
 		spin_unlock_irqrestore(&t->obs.lock, f);
 		waitq_wake_all(&t->obs);
 		return 0;
+	case ALDER_THREAD_SET_CPU:
+		if (arg == ALDER_THREAD_ANY_CPU)
+			sched_set_pin(t, 0);
+		else if (arg < cpu_count && cpus[arg].online)
+			sched_set_pin(t, (uint32_t)arg + 1);
+		else
+			r = -ALDER_EINVAL;
+		break;
 	case ALDER_THREAD_KILL:
 		/* t holds p only until t is freed, which may be as soon as
 		 * obs.lock goes (t may be on its way out, and the last other
@@ -197,7 +211,7 @@ static long sys_thread_ctl(ARGS)
 	int r = get_thread(a0, &t);
 	if (r)
 		return r;
-	long ret = thread_ctl(t, a1);
+	long ret = thread_ctl(t, a1, a2);
 	kobj_put(&t->obj);
 	return ret;
 }

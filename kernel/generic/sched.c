@@ -210,8 +210,11 @@ static void switch_to(struct cpu *c, struct thread *prev, struct thread *next)
 	sched_finish_switch();
 }
 
+static void enqueue_and_kick(struct thread *t, uint32_t cpu);
+
 /* First thing a thread does when switched to: release the thread we came
- * from, and free it if it was dead. */
+ * from, and free it if it was dead, or queue it on the CPU it is pinned
+ * to if it may not run here (schedule() left it unqueued). */
 void sched_finish_switch(void)
 {
 	struct cpu *c = this_cpu();
@@ -220,9 +223,16 @@ void sched_finish_switch(void)
 	if (!prev)
 		return;
 	bool dead = prev->state == THREAD_DEAD;
+	bool moves = c->prev_moves;
+	c->prev_moves = false;
 	__atomic_store_n(&prev->on_cpu, 0, __ATOMIC_RELEASE);
-	if (dead)
+	if (dead) {
 		thread_free(prev);
+	} else if (moves) {
+		/* RUNNING, on no queue: other wakers leave it alone. */
+		uint32_t pin = __atomic_load_n(&prev->pin, __ATOMIC_RELAXED);
+		enqueue_and_kick(prev, pin ? pin - 1 : c->id);
+	}
 }
 
 /*
@@ -252,8 +262,12 @@ void schedule(void)
 	c->need_resched = 0;
 
 	spin_lock(&c->rq.lock);
-	if (prev != c->idle && prev->state == THREAD_RUNNING && !prev->queued)
-		rq_enqueue_locked(c, prev);
+	if (prev != c->idle && prev->state == THREAD_RUNNING && !prev->queued) {
+		if (__builtin_expect(may_run_on(prev, c->id), 1))
+			rq_enqueue_locked(c, prev);
+		else
+			c->prev_moves = true; /* pinned elsewhere: queued there after the switch */
+	}
 	schedule_locked(c, prev);
 }
 
@@ -360,12 +374,12 @@ static __attribute__((noinline)) struct cpu *relock_moved(struct thread *t, stru
 }
 
 /*
- * Where a thread woken while its last CPU tc runs another thread should go
- * instead: an idle CPU it may run on (preferring this one, when a wake-up
- * from an interrupt finds it idle), or tc when there is none. Otherwise it
- * would wait on tc until tc switches or an idle CPU's tick takes it. Hints
- * read without locks: a CPU that stops being idle meanwhile just runs the
- * thread a little later.
+ * Where a thread woken while its last CPU tc, another CPU, runs another
+ * thread should go instead: an idle CPU it may run on (preferring this one,
+ * when a wake-up from an interrupt finds it idle), or tc when there is
+ * none. Otherwise it would wait on tc until tc switches or an idle CPU's
+ * tick takes it. Hints read without locks: a CPU that stops being idle
+ * meanwhile just runs the thread a little later.
  */
 static struct cpu *wake_target(const struct thread *t, struct cpu *tc)
 {
@@ -394,10 +408,19 @@ void thread_wake_irqoff(struct thread *t, uint32_t reason)
 	}
 	t->state = THREAD_RUNNING;
 	t->wake_reason = reason;
-	if (__builtin_expect(!t->queued && !t->pin && !t->on_cpu && !cpu_idle(tc), 0)) {
-		/* tc is busy with another thread. t, RUNNING but on no queue,
-		 * is left alone by other wakers until enqueue_and_kick() puts
-		 * it on the chosen queue (and sets t->cpu under that lock). */
+	if (__builtin_expect(t->pin && t->pin - 1 != tc->id && !t->queued, 0)) {
+		/* Pinned to another CPU since it last ran. */
+		spin_unlock(&tc->rq.lock);
+		enqueue_and_kick(t, t->pin - 1);
+		return;
+	}
+	if (__builtin_expect(tc->id != spin_cpu_id() && !cpu_idle(tc) && !t->queued && !t->pin && !t->on_cpu, 0)) {
+		/* Another CPU, busy with another thread. (On the waker's own
+		 * CPU t stays: the waker usually blocks next, a hand-over
+		 * without an IPI; if it does not, an idle CPU's tick takes
+		 * t.) t, RUNNING but on no queue, is left alone by other
+		 * wakers until enqueue_and_kick() puts it on the chosen queue
+		 * (and sets t->cpu under that lock). */
 		struct cpu *to = wake_target(t, tc);
 		if (to != tc) {
 			spin_unlock(&tc->rq.lock);
@@ -412,6 +435,39 @@ void thread_wake_irqoff(struct thread *t, uint32_t reason)
 		tc->need_resched = 1;
 	else
 		ipi_send(tc->id, VEC_IPI_RESCHED);
+}
+
+void sched_set_pin(struct thread *t, uint32_t pin)
+{
+	unsigned long f = irq_save();
+	struct cpu *tc = &cpus[__atomic_load_n(&t->cpu, __ATOMIC_ACQUIRE)];
+	spin_lock(&tc->rq.lock);
+	if (t->cpu != tc->id)
+		tc = relock_moved(t, tc);
+	/* Off the queue while pin changes: queueing counts unpinned threads
+	 * (nr_movable) by the pin they had when queued. */
+	bool was_queued = t->queued;
+	if (was_queued)
+		rq_remove_locked(tc, t);
+	__atomic_store_n(&t->pin, pin, __ATOMIC_RELAXED);
+	bool here = may_run_on(t, tc->id);
+	bool move = false, kick = false;
+	if (was_queued) {
+		if (here)
+			rq_enqueue_locked(tc, t);
+		else
+			move = true; /* RUNNING, on no queue: other wakers leave it alone */
+	} else if (!here && tc->current == t) {
+		kick = true; /* running there: its switch queues it on its own CPU */
+	}
+	spin_unlock(&tc->rq.lock);
+	if (move)
+		enqueue_and_kick(t, pin - 1);
+	else if (kick && tc->id == spin_cpu_id())
+		tc->need_resched = 1;
+	else if (kick)
+		ipi_send(tc->id, VEC_IPI_RESCHED);
+	irq_restore(f);
 }
 
 /*

@@ -5,6 +5,7 @@
  * decide what a failure means.
  */
 #include <ulib.h>
+#include <alder/thread.h>
 
 uint64_t u_info(unsigned what, uint64_t fallback)
 {
@@ -45,19 +46,48 @@ struct u_thread_block {
 };
 _Static_assert(sizeof(struct u_thread_block) == 16, "crt0.S reads fn at 0, arg at 8");
 
-long u_thread_start(void (*fn)(void *), void *arg, void *stack, size_t size)
+/* The start-up block at the top of [stack, stack + size), or NULL when
+ * the stack is too small. */
+static struct u_thread_block *thread_block(void (*fn)(void *), void *arg, void *stack, size_t size)
 {
 	uintptr_t top = ((uintptr_t)stack + size) & ~(uintptr_t)15;
 
 	if (size < 256 || top - sizeof(struct u_thread_block) < (uintptr_t)stack)
-		return -ALDER_EINVAL;
+		return NULL;
 	top -= sizeof(struct u_thread_block);
 	struct u_thread_block *b = (struct u_thread_block *)top;
 	b->fn = fn;
 	b->arg = arg;
+	return b;
+}
+
+long u_thread_start(void (*fn)(void *), void *arg, void *stack, size_t size)
+{
+	struct u_thread_block *b = thread_block(fn, arg, stack, size);
+
+	if (!b)
+		return -ALDER_EINVAL;
 	/* The new thread reads the block after sys_thread_create's kernel entry,
 	 * which orders these stores before it. */
 	return sys_thread_create(u_thread_entry, b, b);
+}
+
+long u_thread_start_handle(void (*fn)(void *), void *arg, void *stack, size_t size)
+{
+	struct u_thread_block *b = thread_block(fn, arg, stack, size);
+
+	if (!b)
+		return -ALDER_EINVAL;
+	long h = u_syscall5(SYS_THREAD_NEW, (uint64_t)ALDER_HANDLE_SELF_SPACE, (uint64_t)(uintptr_t)u_thread_entry,
+			    (uint64_t)(uintptr_t)b, (uint64_t)(uintptr_t)b, 0);
+	if (h < 0)
+		return h;
+	long r = u_syscall3(SYS_THREAD_CTL, (uint64_t)h, ALDER_THREAD_START, 0);
+	if (r < 0) {
+		(void)u_syscall1(SYS_HANDLE_CLOSE, (uint64_t)h);
+		return r;
+	}
+	return h;
 }
 
 const char *u_errname(long err)

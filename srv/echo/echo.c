@@ -32,7 +32,10 @@
  *     an action other than a RECEIVE (the reply's EPROTO).
  *   - The conversation ends when the client closes its lane.
  *
- * One-shot mode (argument "oneshot", or "oneshot verbose"): every
+ * The argument is words separated by spaces: "oneshot" (below), "verbose"
+ * (debug logging), "cpu=N" (run only on CPU N, for benchmarks).
+ *
+ * One-shot mode: every
  * conversation carries exactly one request, the remote-procedure-call
  * pattern. The server answers the first request as above and then closes
  * its lane, so the client needs no second action (it may offer with
@@ -50,11 +53,13 @@
  * anonymous mapping made at start-up (frames arrive on first touch).
  *
  * Exit status: 0 after "quit", or when the client side of the server lane
- * is gone and the last conversation has ended; 2 when handle 1 is not a
- * usable lane; 1 when the runtime or the kernel fails.
+ * is gone and the last conversation has ended; 2 when the argument is bad
+ * (or names a CPU that is not there) or handle 1 is not a usable lane; 1
+ * when the runtime or the kernel fails.
  */
 #include <ulib.h>
 #include <umem.h>
+#include <uthread.h>
 
 #include <rt/rt.h>
 
@@ -406,12 +411,52 @@ static int echo_setup(void)
 	return 0;
 }
 
+/* The argument: words "oneshot", "verbose" and "cpu=N" (run only on CPU
+ * N), separated by spaces. False for anything else. */
+static bool echo_parse(const char *arg, bool *verbose, long *cpu)
+{
+	while (*arg) {
+		size_t n = 0;
+		while (arg[n] && arg[n] != ' ')
+			n++;
+		if (n == 7 && memcmp(arg, "oneshot", 7) == 0)
+			echo.oneshot = true;
+		else if (n == 7 && memcmp(arg, "verbose", 7) == 0)
+			*verbose = true;
+		else if (n > 4 && memcmp(arg, "cpu=", 4) == 0) {
+			char num[24];
+			if (n - 4 >= sizeof(num))
+				return false;
+			memcpy(num, arg + 4, n - 4);
+			num[n - 4] = 0;
+			if (!u_parse_long(num, cpu) || *cpu < 0)
+				return false;
+		} else
+			return false;
+		arg += n;
+		while (*arg == ' ')
+			arg++;
+	}
+	return true;
+}
+
 int main(const char *arg, size_t arg_len)
 {
-	bool verbose = strcmp(arg, "verbose") == 0 || strcmp(arg, "oneshot verbose") == 0;
+	bool verbose = false;
+	long cpu = -1;
 
-	echo.oneshot = u_starts_with(arg, "oneshot");
+	if (!echo_parse(arg, &verbose, &cpu)) {
+		u_printf("echo: bad argument \"%s\" (words: oneshot, verbose, cpu=N)\n", arg);
+		return 2;
+	}
 	rt_log_init("echo", verbose ? RT_LOG_DEBUG : RT_LOG_WARN);
+	if (cpu >= 0) {
+		long r = u_thread_ctl(ALDER_HANDLE_SELF_THREAD, ALDER_THREAD_SET_CPU, (uint64_t)cpu);
+		if (r < 0) {
+			rt_log(RT_LOG_ERROR, "cpu=%ld: %s", cpu, u_errname(r));
+			return 2;
+		}
+	}
 	int status = echo_setup();
 	if (status != 0)
 		return status;

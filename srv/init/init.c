@@ -184,6 +184,9 @@ static const struct init_test init_tests[] = {
     {"spawn_many_badsys", "/tests/spawn_many", "badsys", EXPECT_EXIT(0)},
     {"spawn_many_threads", "/tests/spawn_many", "threads", EXPECT_EXIT(0)},
     {"exit_race", "/tests/exit_race", "", EXPECT_EXIT(0)},
+    {"affinity_self", "/tests/affinity", "self", EXPECT_EXIT(0)},
+    {"affinity_other", "/tests/affinity", "other", EXPECT_EXIT(0)},
+    {"affinity_bad", "/tests/affinity", "bad", EXPECT_EXIT(0)},
 };
 
 /* Run after the table: the SMP test twice in a row, then a clean program. */

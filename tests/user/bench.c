@@ -9,6 +9,7 @@
 #include <umem.h>
 #include <uqueue.h>
 #include <ustream.h>
+#include <uthread.h>
 #include <alder/memory.h>
 
 #define ROUNDS 2000
@@ -189,12 +190,11 @@ static void echo_finish(struct echo_client *c)
  * conversation (SEND + RECEIVE) with a server in session mode, without the
  * OFFER/ACCEPT and the close.
  *
- * With two CPUs the figures are named *_smp. There is no way to pin a
- * thread, so where client and server ran is printed (the server is asked
- * with its "cpu" request). Each wakes the other on its own, idle, CPU, and
- * a CPU never steals from an idle one, so client and server normally stay
- * on different CPUs and every hand-over is an IPI (see tools/bench.py for
- * what a two-CPU figure under -icount counts).
+ * With two CPUs the figures are named *_smp: the client pins itself to
+ * CPU 0 and the server to CPU 1 (ALDER_THREAD_SET_CPU, echo's "cpu=1"), so
+ * every hand-over is a wake-up by IPI of the other, idle, CPU; where both
+ * ran is printed (the server is asked with its "cpu" request). See
+ * tools/bench.py for what a two-CPU figure under -icount counts.
  */
 static void bench_stream_rtt(void)
 {
@@ -204,7 +204,9 @@ static void bench_stream_rtt(void)
 	uint64_t cpu_moves = 0, last_cpu = u_info(ALDER_INFO_CPU_ID, 0);
 	long r = 0;
 
-	if (!echo_begin(&c, "oneshot"))
+	if (smp && u_thread_ctl(ALDER_HANDLE_SELF_THREAD, ALDER_THREAD_SET_CPU, 0) < 0)
+		u_printf("bench: stream_rtt_smp: cannot pin the client to CPU 0\n");
+	if (!echo_begin(&c, smp ? "oneshot cpu=1" : "oneshot"))
 		return;
 	memset(req, 'r', sizeof(req));
 	for (int i = 0; i < RTT_WARMUP && r == 0; i++)
@@ -241,7 +243,7 @@ static void bench_stream_rtt(void)
 
 	/* Inside one conversation, with a server in session mode. */
 	echo_finish(&c);
-	if (!echo_begin(&c, ""))
+	if (!echo_begin(&c, smp ? "cpu=1" : ""))
 		return;
 	struct alder_action a[3] = {u_act_offer(true), u_act_send(req, sizeof(req)),
 				    u_act_recv(resp, sizeof(resp))};
@@ -264,6 +266,8 @@ static void bench_stream_rtt(void)
 	else
 		u_printf("bench: stream_rtt_conv: failed: %ld (%s)\n", r, u_errname(r));
 	echo_finish(&c);
+	if (smp)
+		(void)u_thread_ctl(ALDER_HANDLE_SELF_THREAD, ALDER_THREAD_SET_CPU, ALDER_THREAD_ANY_CPU);
 }
 
 int main(const char *arg, size_t len)

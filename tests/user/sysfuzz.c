@@ -60,7 +60,8 @@
  *     register writes to such threads keep rip on it (and TF clear); their
  *     handles carry no TRANSFER right, so no copy of one can arrive
  *     unannounced through a stream; ALDER_THREAD_KILL is never aimed at a
- *     thread of our own process;
+ *     thread of our own process, nor STOP at ALDER_HANDLE_SELF_THREAD
+ *     (nothing would resume the caller);
  *   - map/unmap/protect/SPACE_RW-write on our own space only outside our
  *     image, stack, staging buffers and the queue ring we use: the
  *     sacrificial window (SAC) and mappings the fuzzer made itself;
@@ -2298,12 +2299,19 @@ static void fz_thread_ctl(void)
 		A(1) = below(8);
 		break;
 	case 6:
-		A(1) = ALDER_THREAD_KILL | ((uint64_t)1 << (32 + below(32)));
+		A(1) = chance(50) ? ALDER_THREAD_KILL | ((uint64_t)1 << (32 + below(32))) : ALDER_THREAD_SET_CPU;
+		A(2) = chance(20) ? ALDER_THREAD_ANY_CPU : chance(80) ? below(3) : gen_int();
 		break;
 	default:
 		A(1) = gen_int();
 		break;
 	}
+	if (chance(5))
+		A(0) = (uint64_t)(int64_t)ALDER_HANDLE_SELF_THREAD;
+	/* Never stop or end the calling thread: nothing would resume it. */
+	if (A(0) == (uint64_t)(int64_t)ALDER_HANDLE_SELF_THREAD &&
+	    (A(1) == ALDER_THREAD_STOP || A(1) == ALDER_THREAD_KILL))
+		A(1) = ALDER_THREAD_GETPID;
 	int s = slot_of(A(0));
 	struct trec *t = thread_of_slot(s);
 	/* Never at a thread of ours, even through a handle number with high
@@ -2312,7 +2320,11 @@ static void fz_thread_ctl(void)
 	if (A(1) == ALDER_THREAD_KILL && ((t && t->kind == T_SELF) || (alias && alias->kind == T_SELF)))
 		A(1) = ALDER_THREAD_GETPID; /* would end the fuzzer */
 	issue(&c, true);
-	expect_badf(&c);
+	if (A(0) != (uint64_t)(int64_t)ALDER_HANDLE_SELF_THREAD)
+		expect_badf(&c);
+	if (c.ret == 0 && A(1) == ALDER_THREAD_SET_CPU && A(2) != ALDER_THREAD_ANY_CPU &&
+	    A(2) >= u_info(ALDER_INFO_CPU_COUNT, 1))
+		fail_call(&c, "SET_CPU to a CPU that does not exist accepted");
 	if (c.ret < 0 || !t)
 		return;
 	if (A(1) == ALDER_THREAD_KILL)
@@ -2321,7 +2333,7 @@ static void fz_thread_ctl(void)
 		t->started = true;
 	if (A(1) == ALDER_THREAD_GETPID && c.ret != t->pid)
 		fail_call(&c, "GETPID changed");
-	if (A(1) != ALDER_THREAD_GETPID && A(1) > ALDER_THREAD_GETPID)
+	if (A(1) > ALDER_THREAD_SET_CPU)
 		fail_call(&c, "unknown operation accepted");
 }
 
@@ -3357,7 +3369,8 @@ static void teardown(void)
 /*
  * A second thread that hammers whatever handle numbers are in use with
  * calls that race the main thread's: thread control (never KILL: the
- * number may name a thread of ours), register reads and safe writes,
+ * number may name a thread of ours; SET_CPU among them), register reads
+ * and safe writes,
  * handle info, event signals, queue waits (never submitting: the main
  * thread owns its SQ), reads from and unmap/protect of spaces (a positive
  * number never names our own space), futex wakes. It creates and closes
@@ -3386,8 +3399,8 @@ static uint64_t racer_rnd(void)
 
 static void racer(void *arg)
 {
-	static const uint64_t ops[] = {ALDER_THREAD_START, ALDER_THREAD_STOP, ALDER_THREAD_RESUME,
-				       ALDER_THREAD_GETPID, 99};
+	static const uint64_t ops[] = {ALDER_THREAD_START,  ALDER_THREAD_STOP,	 ALDER_THREAD_RESUME,
+				       ALDER_THREAD_GETPID, ALDER_THREAD_SET_CPU, 99};
 	uint32_t duel_seen = 0;
 	for (uint64_t n = 1; !u_atomic_load(&racer_stop); n++) {
 		uint32_t d = u_atomic_load(&duel_seq);
@@ -3418,6 +3431,7 @@ static void racer(void *arg)
 		case 2:
 			c.nr = SYS_THREAD_CTL;
 			c.a[1] = ops[(r >> 40) % U_ARRAY_SIZE(ops)];
+			c.a[2] = (r >> 50) & 1 ? ALDER_THREAD_ANY_CPU : (r >> 51) % 3;
 			break;
 		case 3:
 			c.nr = SYS_THREAD_REGS;

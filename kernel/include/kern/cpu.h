@@ -62,6 +62,8 @@ struct cpu {
 	bool online;
 	struct thread *idle;
 	struct thread *prev;        /* thread switched away from; see sched.c */
+	bool prev_moves;            /* prev stays runnable but may not run here: the
+	                             * switch queues it on its own CPU (sched.c) */
 	struct runqueue rq;
 
 	/* Timers that expire on this CPU (kernel/generic/timer.c). */

@@ -99,6 +99,11 @@ void thread_wake(struct thread *t, uint32_t reason);
 void thread_wake_irqoff(struct thread *t, uint32_t reason);
 /* Queue a new thread for the first time. */
 void thread_start(struct thread *t);
+/* Let t run only on CPU pin - 1 (pin 0: on any). It moves at once: when
+ * queued, to that CPU's queue; when running elsewhere, at a switch its CPU
+ * is asked to make now (the current thread: before it returns to user
+ * mode); when blocked, at its wake-up. Any context but interrupts. */
+void sched_set_pin(struct thread *t, uint32_t pin);
 static inline struct thread *thread_current(void);
 
 struct thread *thread_create_kernel(const char *name, void (*fn)(void *), void *arg, uint8_t prio);

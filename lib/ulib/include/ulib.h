@@ -180,6 +180,9 @@ long u_run(const char *path, const char *arg, struct alder_exit_info *info, cons
  * correctly aligned C stack whatever the kernel's exact rsp convention.
  */
 long u_thread_start(void (*fn)(void *), void *arg, void *stack, size_t size);
+/* The same through SYS_THREAD_NEW + ALDER_THREAD_START: returns a handle to
+ * the thread (all rights; for SYS_THREAD_CTL) or a negative errno. */
+long u_thread_start_handle(void (*fn)(void *), void *arg, void *stack, size_t size);
 /* Assembly trampoline in crt0.S; not callable from C. */
 void u_thread_entry(void *block);
 
