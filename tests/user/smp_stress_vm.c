@@ -63,7 +63,7 @@ static struct worker {
 	const char *name;
 	unsigned long rounds, mine;
 	unsigned long failures;
-	char first_failure[160];
+	char first_failure[200];
 	unsigned done;
 } workers[NWORKERS] __attribute__((aligned(64)));
 
@@ -137,8 +137,10 @@ static void churn_once(struct worker *w, unsigned long n)
 		goto close;
 	}
 	for (unsigned p = 0; p < CHURN_PAGES; p++) {
-		if (*word_at(CHURN, p, 5) != 0)
-			fail(w, "round %lu: new object page %u not zero", n, p);
+		uint32_t v = *word_at(CHURN, p, 5);
+		if (v != 0) /* the value says whose: n * 8 + p of an earlier round? */
+			fail(w, "round %lu: new object page %u not zero: word 5 is 0x%x, again 0x%x (CPU %lu)", n,
+			     p, v, *word_at(CHURN, p, 5), u_info(ALDER_INFO_CPU_ID, UINT64_MAX));
 		*word_at(CHURN, p, 5) = (uint32_t)(n * 8 + p);
 	}
 	r = u_space_protect(SELF, CHURN, CHURN_PAGES * PAGE, ALDER_PROT_READ);
