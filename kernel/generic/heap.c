@@ -72,7 +72,7 @@
 #include <kern/string.h>
 #include <kern/types.h>
 #include <kern/vm.h>
-#include <arch/apic.h> /* smp_call_others */
+#include <arch/apic.h> /* smp_call_all */
 #include <arch/cpu.h>  /* irq_save, irq_restore */
 
 extern bool smp_percpu_ready; /* smp.c: this_cpu() works on every CPU that runs */
@@ -890,8 +890,7 @@ static void mags_drain_all(int cls)
 	/* Before per-CPU data, no magazine was ever used. */
 	if (!heap_ready || !__atomic_load_n(&smp_percpu_ready, __ATOMIC_ACQUIRE))
 		return;
-	mags_drain_call((void *)(intptr_t)cls);
-	smp_call_others(mags_drain_call, (void *)(intptr_t)cls);
+	smp_call_all(mags_drain_call, (void *)(intptr_t)cls);
 }
 
 size_t kmem_cache_shrink(struct kmem_cache *c)

@@ -20,6 +20,7 @@
 #include <arch/apic.h>
 #include <arch/cpu.h>
 #include <arch/paging.h>
+#include <arch/trap.h>
 
 extern const struct selftest __selftest_start[], __selftest_end[];
 
@@ -623,6 +624,94 @@ SELFTEST(tlb_shootdown)
 	pmm_free(b);
 	ST_CHECK(tt.seen_before == 0xaaaa);
 	ST_CHECK(tt.seen_after == 0xbbbb);
+	return NULL;
+}
+
+/*
+ * The caller of tlb_shootdown may be preempted and moved to another CPU
+ * between its local flush and the other CPUs': that CPU, which the remote
+ * part skips as "the caller's", must still be flushed. A thread on CPU B
+ * caches a translation, moves to A, remaps the page and shoots down; an
+ * interrupt (a reschedule IPI to itself, sent by the hook) arrives right
+ * after the local flush, with the thread pinned back to B. On B it must
+ * see the new frame.
+ */
+static struct {
+	vaddr_t va;
+	uint32_t a_pin, b_pin; /* 1 + CPU index */
+	volatile uint64_t seen_before, seen_after;
+	volatile uint32_t on_b_after;
+	struct join join;
+} tm;
+
+static void tm_hook(void)
+{
+	sched_set_pin(thread_current(), tm.b_pin);
+	ipi_send(this_cpu()->id, VEC_IPI_RESCHED);
+}
+
+/* Wait until the current thread runs on CPU pin - 1 (it was just pinned). */
+static bool tm_reach(uint32_t pin)
+{
+	uint64_t end = clock_ns() + 2000000000ull;
+	for (;;) {
+		unsigned long f = irq_save();
+		bool there = this_cpu()->id == pin - 1;
+		irq_restore(f);
+		if (there)
+			return true;
+		if (clock_ns() > end)
+			return false;
+		sched_yield();
+	}
+}
+
+static void tm_shooter(void *arg)
+{
+	paddr_t b = (paddr_t)(uintptr_t)arg;
+	tm.seen_before = *(volatile uint64_t *)(uintptr_t)tm.va; /* on B: B caches it */
+	sched_set_pin(thread_current(), tm.a_pin);
+	if (!tm_reach(tm.a_pin))
+		goto out;
+	paging_unmap(kernel_pml4, tm.va);
+	if (paging_map(kernel_pml4, tm.va, b, MAP_WRITE) != 0)
+		goto out;
+	smp_call_all_test_hook = tm_hook;
+	tlb_shootdown(tm.va, 1);
+	smp_call_all_test_hook = NULL;
+	tm.on_b_after = tm_reach(tm.b_pin);
+	tm.seen_after = *(volatile uint64_t *)(uintptr_t)tm.va;
+out:
+	join_done(&tm.join);
+}
+
+SELFTEST(tlb_shootdown_caller_moves)
+{
+	if (cpu_count < 2)
+		return NULL;
+	paddr_t a = pmm_alloc(), b = pmm_alloc();
+	ST_CHECK(a && b);
+	*(uint64_t *)phys_to_virt(a) = 0xaaaa;
+	*(uint64_t *)phys_to_virt(b) = 0xbbbb;
+	tm.va = MMIO_REGION + (1ull << 38) + 32 * PAGE_SIZE;
+	tm.seen_before = tm.seen_after = 0;
+	tm.on_b_after = 0;
+	unsigned long f = irq_save();
+	uint32_t me = this_cpu()->id;
+	irq_restore(f);
+	tm.a_pin = me + 1;
+	tm.b_pin = (me == 0 ? 1 : 0) + 1;
+	ST_CHECK(paging_map(kernel_pml4, tm.va, a, MAP_WRITE) == 0);
+	join_init(&tm.join, 1);
+	ST_CHECK(spawn("tlbmover", tm_shooter, (void *)(uintptr_t)b, tm.b_pin));
+	ST_CHECK(join_wait(&tm.join, 5000));
+	paging_unmap(kernel_pml4, tm.va);
+	tlb_shootdown(tm.va, 1);
+	pmm_free(a);
+	pmm_free(b);
+	ST_CHECK(tm.seen_before == 0xaaaa);
+	ST_CHECK(tm.on_b_after);
+	ST_CHECK(tm.seen_after == 0xbbbb);
 	return NULL;
 }
 

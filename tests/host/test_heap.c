@@ -4,7 +4,7 @@
  * Each test starts from fresh fake physical memory filled with junk, with
  * debug on; the magazine tests turn it off. MAX_CPUS (4) fake CPUs: a test
  * "moves" to another by calling on_cpu(), and smp_call_others() runs its
- * function on each of the others in turn.
+ * function on each of the others in turn (smp_call_all: here first).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,6 +41,16 @@ void smp_call_others(void (*fn)(void *), void *arg)
 		ipi_calls++;
 	}
 	host_cpu = me;
+	host_irqs_on = irqs;
+}
+
+/* As the kernel's: here, then the others, interrupts off throughout. */
+void smp_call_all(void (*fn)(void *), void *arg)
+{
+	bool irqs = host_irqs_on;
+	host_irqs_on = false;
+	fn(arg);
+	smp_call_others(fn, arg);
 	host_irqs_on = irqs;
 }
 

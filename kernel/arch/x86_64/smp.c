@@ -81,6 +81,21 @@ void smp_call_others(void (*fn)(void *), void *arg)
 	irq_restore(f);
 }
 
+void (*smp_call_all_test_hook)(void);
+
+void smp_call_all(void (*fn)(void *), void *arg)
+{
+	/* Interrupts off from the local call to the others': preempted in
+	 * between, the caller could go on on another CPU, which
+	 * smp_call_others() would skip as the caller's. */
+	unsigned long f = irq_save();
+	fn(arg);
+	if (smp_call_all_test_hook)
+		smp_call_all_test_hook();
+	smp_call_others(fn, arg);
+	irq_restore(f);
+}
+
 static void ipi_call_handler(struct trap_frame *f, void *arg) { smp_call_poll(); }
 
 static void ipi_resched_handler(struct trap_frame *f, void *arg) { this_cpu()->need_resched = 1; }
@@ -134,8 +149,7 @@ static void flush_local(void *arg)
 void tlb_shootdown(vaddr_t va, size_t npages)
 {
 	struct flush_range r = { va, npages };
-	flush_local(&r);
-	smp_call_others(flush_local, &r);
+	smp_call_all(flush_local, &r);
 }
 
 /* ---- bring-up ---- */

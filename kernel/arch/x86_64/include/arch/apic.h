@@ -61,8 +61,17 @@ void ipi_send(uint32_t cpu, uint8_t vector);
 /* Serve a cross-CPU call addressed to this CPU, if one is pending (for
  * code that waits with interrupts off, e.g. spinning on a lock). */
 void smp_call_poll(void);
-/* Run fn(arg) on every other CPU and wait for all to finish. */
+/* Run fn(arg) on every other CPU and wait for all to finish. "Other" is
+ * decided when called: a caller that runs with interrupts on may be on
+ * another CPU by then (see smp_call_all). */
 void smp_call_others(void (*fn)(void *), void *arg);
+/* Run fn(arg) on this CPU, then on every other, with interrupts off
+ * throughout (so "this" and "other" stay what they were: every CPU runs it
+ * exactly once), and wait for all to finish. */
+void smp_call_all(void (*fn)(void *), void *arg);
+/* Self-test only: called by smp_call_all between the local call and the
+ * others' (NULL otherwise). */
+extern void (*smp_call_all_test_hook)(void);
 
 void hpet_init(paddr_t base);
 bool hpet_present(void);

@@ -70,7 +70,8 @@ static inline void paging_activate(paddr_t pml4)
 }
 
 /* Flush va..va+n pages on every CPU that may cache them (kernel mappings:
- * all CPUs). Waits until every CPU has flushed. */
+ * all CPUs), the caller's included wherever it runs. Waits until every CPU
+ * has flushed. */
 void tlb_shootdown(vaddr_t va, size_t npages);
 
 #endif
