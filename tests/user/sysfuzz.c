@@ -1791,16 +1791,23 @@ static void fz_handle_dup(void)
 	issue(&c, true);
 	expect_badf(&c);
 	if (c.ret > 0) {
+		int d = (int)c.ret;
 		if (!is_live(s)) {
-			probe_handles(false);
+			/* s arrived unannounced (a stream match): look for it
+			 * everywhere, not only up to the first free number. The
+			 * probe may adopt d as well: it is live and not ours yet. */
+			probe_handles(true);
+			struct alder_handle_info in;
+			if (!is_live(s) && slot_of(A(0)) && handle_facts(s, &in))
+				adopt(s, &in);
 			if (!is_live(s)) {
 				fail_call(&c, "dup of a handle we do not hold succeeded");
 				return;
 			}
 		}
 		struct hent src = reg[s];
-		got_handle((int)c.ret, src.kind, src.tix, src.size, &c);
-		int d = (int)c.ret;
+		if (!is_live(d))
+			got_handle(d, src.kind, src.tix, src.size, &c);
 		if (is_live(d) && reg[d].rights != (src.rights & (uint32_t)A(1) & ALDER_RIGHTS_ALL))
 			fail_call(&c, "dup rights are not source & mask");
 		if (!(src.rights & ALDER_RIGHT_DUPLICATE))
