@@ -66,7 +66,8 @@ RQ_INLINE void rq_enqueue_locked(struct cpu *c, struct thread *t)
 		rq->bitmap |= 1u << prio;
 	}
 	rq->nr++;
-	if (!t->pin)
+	t->queued_movable = !__atomic_load_n(&t->pin, __ATOMIC_RELAXED);
+	if (t->queued_movable)
 		rq->nr_movable++;
 	t->queued = true;
 }
@@ -83,7 +84,7 @@ RQ_INLINE void rq_remove_locked(struct cpu *c, struct thread *t)
 			rq->bitmap &= ~(1u << prio);
 	}
 	rq->nr--;
-	if (!t->pin)
+	if (t->queued_movable)
 		rq->nr_movable--;
 	t->queued = false;
 }
@@ -112,7 +113,7 @@ RQ_INLINE struct thread *rq_pick_locked(struct cpu *c)
 			rq->bitmap = bitmap & ~(1u << p);
 	}
 	rq->nr--;
-	if (!t->pin)
+	if (t->queued_movable)
 		rq->nr_movable--;
 	t->queued = false;
 	return t;
@@ -176,6 +177,8 @@ static void switch_to(struct cpu *c, struct thread *prev, struct thread *next)
 	next->on_cpu = 1;
 	next->cpu = c->id;
 	next->slice_ticks = 0;
+	if (__builtin_expect(!may_run_on(next, c->id), 0))
+		c->need_resched = 1; /* pinned elsewhere while on its way here: schedule() moves it */
 	c->prev = prev;
 	c->current = next;
 	c->kstack_top = next->kstack_top;
@@ -444,8 +447,10 @@ void sched_set_pin(struct thread *t, uint32_t pin)
 	spin_lock(&tc->rq.lock);
 	if (t->cpu != tc->id)
 		tc = relock_moved(t, tc);
-	/* Off the queue while pin changes: queueing counts unpinned threads
-	 * (nr_movable) by the pin they had when queued. */
+	/* A queued thread is taken off and queued again (here or on its
+	 * CPU). A thread between queues (RUNNING on none: a wake-up or a
+	 * move in flight) may land on a CPU the new pin forbids; switch_to
+	 * then has that CPU switch again at once. */
 	bool was_queued = t->queued;
 	if (was_queued)
 		rq_remove_locked(tc, t);
@@ -609,6 +614,39 @@ SELFTEST(sched_idle_cpu_steals)
 	irq_restore(f); /* when not stolen, it runs here now */
 	ST_CHECK(got != 0);
 	ST_CHECK(got != me + 1);
+	return NULL;
+}
+
+/*
+ * A thread's pin may change while it is queued (sched_set_pin racing with
+ * a wake-up that is queueing it): taking it off the queue must undo what
+ * queueing counted, whatever the pin is by then. Queued pinned here, then
+ * unpinned behind the queue's back, it is picked or stolen: nr_movable
+ * must not wrap below zero.
+ */
+static void pin_acct_fn(void *arg)
+{
+	__atomic_store_n((volatile uint32_t *)arg, 1, __ATOMIC_RELEASE);
+}
+
+SELFTEST(sched_pin_accounting)
+{
+	static volatile uint32_t ran;
+	ran = 0;
+	struct thread *t = thread_create_kernel("pinacct", pin_acct_fn, (void *)&ran, PRIO_DEFAULT);
+	ST_CHECK(t);
+	unsigned long f = irq_save();
+	struct cpu *c = this_cpu();
+	t->pin = c->id + 1;
+	t->state = THREAD_RUNNING;
+	enqueue_and_kick(t, c->id);
+	__atomic_store_n(&t->pin, 0, __ATOMIC_RELAXED); /* the racing unpin */
+	irq_restore(f);
+	uint64_t deadline = clock_ns() + 2000000000ull;
+	while (!__atomic_load_n(&ran, __ATOMIC_ACQUIRE) && clock_ns() < deadline)
+		sched_yield();
+	ST_CHECK(ran);
+	ST_CHECK(__atomic_load_n(&c->rq.nr_movable, __ATOMIC_RELAXED) < 1000);
 	return NULL;
 }
 

@@ -11,6 +11,9 @@
 
 __noreturn void arch_shutdown(unsigned code)
 {
+	/* First: moved to another CPU after choosing "the others", we would
+	 * halt ourselves and leave a CPU running. */
+	irq_disable();
 	ipi_broadcast_others(VEC_IPI_HALT);
 	/* isa-debug-exit: QEMU exits with status (value << 1) | 1. */
 	outl(DEBUG_EXIT_PORT, 0x10 | (code & 0xf));

@@ -24,8 +24,9 @@ struct runqueue {
 	struct thread *first;       /* the oldest queued thread, when it waits
 	                               outside the lists (sched.c) */
 	uint32_t nr;                /* threads queued */
-	uint32_t nr_movable;        /* of those, not pinned (pin == 0); other
-	                               CPUs read it without the lock */
+	uint32_t nr_movable;        /* of those, queued while not pinned
+	                               (thread.queued_movable); other CPUs
+	                               read it without the lock */
 };
 
 /*

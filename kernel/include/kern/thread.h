@@ -35,6 +35,8 @@ struct thread {
 	/* Protected by the lock of the run queue of cpus[cpu]. */
 	enum thread_state state;
 	bool queued;                  /* on a run queue */
+	bool queued_movable;          /* queued while unpinned: counted in that queue's
+	                               * nr_movable (pin may change while queued) */
 	uint32_t cpu;                 /* CPU it runs on or last ran on */
 	uint8_t prio;
 	uint32_t pin;                 /* 0: any CPU; else 1 + the only CPU it may run on */
