@@ -2443,7 +2443,10 @@ static unsigned npend;
  * chains on it and whatever they carry: only objects that existed before
  * that queue was closed. Every object created later has a larger koid than
  * the main queue opened next, so that koid is the horizon: a lane at or
- * below it may be held open for good.
+ * below it may be held open for good. (Coarse: which objects such a queue
+ * carries is not tracked, since a chain the kernel took late may have read
+ * a later array; the final check leaves out chains on lanes that old, both
+ * sides when the peer is known, and checks the rest.)
  */
 static uint64_t immortal_horizon;
 
@@ -3297,11 +3300,30 @@ static void close_all_but_main(void)
  * timers with a distant deadline. A chain that never does is held up by a
  * reference that nobody can drop any more.
  */
-/* Whether p is a chain on a lane that a never-dying queue may hold open. */
+/* The other lane of lane koid's stream, when we made that stream (0: not
+ * known). */
+static uint64_t peer_lane_koid(uint64_t koid)
+{
+	for (unsigned i = 0; i < PAIRS && koid; i++) {
+		if (pairs[i].k[0] == koid)
+			return pairs[i].k[1];
+		if (pairs[i].k[1] == koid)
+			return pairs[i].k[0];
+	}
+	return 0;
+}
+
+/* Whether p is a chain on a lane that a never-dying queue may hold open.
+ * The conversation ends when either side closes, so both of its lanes
+ * must be that old; the peer is checked when we know it. */
 static bool pend_lane_immortal(const struct pend *p)
 {
-	return p->op == ALDER_OP_STREAM && immortal_horizon &&
-	       (p->lane_koid == 0 || p->lane_koid <= immortal_horizon);
+	if (p->op != ALDER_OP_STREAM || !immortal_horizon)
+		return false;
+	if (p->lane_koid == 0)
+		return true;
+	uint64_t peer = peer_lane_koid(p->lane_koid);
+	return p->lane_koid <= immortal_horizon && peer <= immortal_horizon;
 }
 
 static void expect_all_complete(void)
