@@ -8,6 +8,12 @@
  *  - A thread is on at most one run queue (on its lists or in its slot,
  *    runqueue.first), and only while RUNNING; `queued` says so. Both are
  *    changed under the lock of that queue's CPU.
+ *  - t->cpu changes only under the lock of the queue it names before the
+ *    change. A thread moved to another CPU's queue (a wake-up placed
+ *    elsewhere, a pin, a switch away from a CPU it may not run on) gets
+ *    its new CPU that way first and is queued there after: whoever locks
+ *    the queue t->cpu names and still finds it named there sees t's
+ *    queueing state right (queued means queued there).
  *  - on_cpu is set from the moment a CPU picks a thread until that CPU has
  *    switched away from it (sched_finish_switch). A queued thread with
  *    on_cpu set is the one its own CPU is switching away from; other CPUs
@@ -177,10 +183,14 @@ static void switch_to(struct cpu *c, struct thread *prev, struct thread *next)
 	next->on_cpu = 1;
 	next->cpu = c->id;
 	next->slice_ticks = 0;
-	if (__builtin_expect(!may_run_on(next, c->id), 0))
-		c->need_resched = 1; /* pinned elsewhere while on its way here: schedule() moves it */
 	c->prev = prev;
 	c->current = next;
+	/* Pinned elsewhere while on its way here: schedule() moves it. The
+	 * fence pairs with sched_set_pin's (store pin, fence, load current):
+	 * either we see the pin or it sees us running it and kicks us. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__builtin_expect(!may_run_on(next, c->id), 0))
+		c->need_resched = 1;
 	c->kstack_top = next->kstack_top;
 	c->tss.rsp[0] = next->kstack_top;
 	arch_switch_io_bitmap(prev, next); /* also frees a dead thread's bitmap */
@@ -214,6 +224,7 @@ static void switch_to(struct cpu *c, struct thread *prev, struct thread *next)
 }
 
 static void enqueue_and_kick(struct thread *t, uint32_t cpu);
+static void set_cpu_of(struct thread *t, uint32_t cpu);
 
 /* First thing a thread does when switched to: release the thread we came
  * from, and free it if it was dead, or queue it on the CPU it is pinned
@@ -234,7 +245,9 @@ void sched_finish_switch(void)
 	} else if (moves) {
 		/* RUNNING, on no queue: other wakers leave it alone. */
 		uint32_t pin = __atomic_load_n(&prev->pin, __ATOMIC_RELAXED);
-		enqueue_and_kick(prev, pin ? pin - 1 : c->id);
+		uint32_t to = pin ? pin - 1 : c->id;
+		set_cpu_of(prev, to);
+		enqueue_and_kick(prev, to);
 	}
 }
 
@@ -354,6 +367,7 @@ void thread_start(struct thread *t)
 		}
 	}
 	t->state = THREAD_RUNNING;
+	set_cpu_of(t, best); /* a SET_CPU may be looking at it */
 	enqueue_and_kick(t, best);
 }
 
@@ -398,6 +412,21 @@ static struct cpu *wake_target(const struct thread *t, struct cpu *tc)
 	return tc;
 }
 
+/* Name cpu as the CPU of t, which is on no queue, under the lock of the
+ * queue t->cpu names now (the rule at the top of the file). */
+static void set_cpu_of(struct thread *t, uint32_t cpu)
+{
+	unsigned long f = irq_save();
+	struct cpu *tc = &cpus[__atomic_load_n(&t->cpu, __ATOMIC_ACQUIRE)];
+	spin_lock(&tc->rq.lock);
+	if (t->cpu != tc->id)
+		tc = relock_moved(t, tc);
+	assert(!t->queued);
+	__atomic_store_n(&t->cpu, cpu, __ATOMIC_RELEASE);
+	spin_unlock(&tc->rq.lock);
+	irq_restore(f);
+}
+
 void thread_wake_irqoff(struct thread *t, uint32_t reason)
 {
 	assert(!irq_enabled());
@@ -413,8 +442,10 @@ void thread_wake_irqoff(struct thread *t, uint32_t reason)
 	t->wake_reason = reason;
 	if (__builtin_expect(t->pin && t->pin - 1 != tc->id && !t->queued, 0)) {
 		/* Pinned to another CPU since it last ran. */
+		uint32_t to = t->pin - 1;
+		__atomic_store_n(&t->cpu, to, __ATOMIC_RELEASE); /* under tc's lock */
 		spin_unlock(&tc->rq.lock);
-		enqueue_and_kick(t, t->pin - 1);
+		enqueue_and_kick(t, to);
 		return;
 	}
 	if (__builtin_expect(tc->id != spin_cpu_id() && !cpu_idle(tc) && !t->queued && !t->pin && !t->on_cpu, 0)) {
@@ -426,6 +457,7 @@ void thread_wake_irqoff(struct thread *t, uint32_t reason)
 		 * (and sets t->cpu under that lock). */
 		struct cpu *to = wake_target(t, tc);
 		if (to != tc) {
+			__atomic_store_n(&t->cpu, to->id, __ATOMIC_RELEASE); /* under tc's lock */
 			spin_unlock(&tc->rq.lock);
 			enqueue_and_kick(t, to->id);
 			return;
@@ -455,14 +487,17 @@ void sched_set_pin(struct thread *t, uint32_t pin)
 	if (was_queued)
 		rq_remove_locked(tc, t);
 	__atomic_store_n(&t->pin, pin, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* pairs with switch_to's */
 	bool here = may_run_on(t, tc->id);
 	bool move = false, kick = false;
 	if (was_queued) {
-		if (here)
+		if (here) {
 			rq_enqueue_locked(tc, t);
-		else
+		} else {
 			move = true; /* RUNNING, on no queue: other wakers leave it alone */
-	} else if (!here && tc->current == t) {
+			__atomic_store_n(&t->cpu, pin - 1, __ATOMIC_RELEASE); /* under tc's lock */
+		}
+	} else if (!here && __atomic_load_n(&tc->current, __ATOMIC_RELAXED) == t) {
 		kick = true; /* running there: its switch queues it on its own CPU */
 	}
 	spin_unlock(&tc->rq.lock);

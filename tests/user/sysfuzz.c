@@ -1792,6 +1792,7 @@ static void fz_handle_dup(void)
 	expect_badf(&c);
 	if (c.ret > 0) {
 		int d = (int)c.ret;
+		bool d_known = is_live(d); /* we hold d already: the kernel handed it out twice */
 		if (!is_live(s)) {
 			/* s arrived unannounced (a stream match): look for it
 			 * everywhere, not only up to the first free number. The
@@ -1806,8 +1807,10 @@ static void fz_handle_dup(void)
 			}
 		}
 		struct hent src = reg[s];
-		if (!is_live(d))
+		if (d_known || !is_live(d)) /* the probe may have adopted d */
 			got_handle(d, src.kind, src.tix, src.size, &c);
+		if (is_live(d) && (reg[d].koid != src.koid || reg[d].kind != src.kind))
+			fail_call(&c, "dup names another object than its source");
 		if (is_live(d) && reg[d].rights != (src.rights & (uint32_t)A(1) & ALDER_RIGHTS_ALL))
 			fail_call(&c, "dup rights are not source & mask");
 		if (!(src.rights & ALDER_RIGHT_DUPLICATE))
