@@ -574,6 +574,33 @@ SELFTEST(ipi_call)
 	return NULL;
 }
 
+/* Two frames holding 0xaaaa and 0xbbbb, for the TLB tests (false: no
+ * memory). */
+static bool tlb_frames(paddr_t *a, paddr_t *b)
+{
+	*a = pmm_alloc();
+	*b = pmm_alloc();
+	if (!*a || !*b) {
+		if (*a)
+			pmm_free(*a);
+		if (*b)
+			pmm_free(*b);
+		return false;
+	}
+	*(uint64_t *)phys_to_virt(*a) = 0xaaaa;
+	*(uint64_t *)phys_to_virt(*b) = 0xbbbb;
+	return true;
+}
+
+/* Unmap a TLB test's page everywhere and free its frames. */
+static void tlb_frames_release(vaddr_t va, paddr_t a, paddr_t b)
+{
+	paging_unmap(kernel_pml4, va);
+	tlb_shootdown(va, 1);
+	pmm_free(a);
+	pmm_free(b);
+}
+
 /* CPU B caches a translation; A remaps the page and shoots the TLB down;
  * B must see the new frame. */
 struct tlbtest {
@@ -600,10 +627,8 @@ SELFTEST(tlb_shootdown)
 	if (cpu_count < 2)
 		return NULL;
 	static struct tlbtest tt;
-	paddr_t a = pmm_alloc(), b = pmm_alloc();
-	ST_CHECK(a && b);
-	*(uint64_t *)phys_to_virt(a) = 0xaaaa;
-	*(uint64_t *)phys_to_virt(b) = 0xbbbb;
+	paddr_t a, b;
+	ST_CHECK(tlb_frames(&a, &b));
 	tt.va = MMIO_REGION + (1ull << 38) + 16 * PAGE_SIZE;
 	tt.phase = 0;
 	ST_CHECK(paging_map(kernel_pml4, tt.va, a, MAP_WRITE) == 0);
@@ -620,10 +645,7 @@ SELFTEST(tlb_shootdown)
 	tlb_shootdown(tt.va, 1);
 	__atomic_store_n(&tt.phase, 2, __ATOMIC_SEQ_CST);
 	ST_CHECK(join_wait(&tt.join, 5000));
-	paging_unmap(kernel_pml4, tt.va);
-	tlb_shootdown(tt.va, 1);
-	pmm_free(a);
-	pmm_free(b);
+	tlb_frames_release(tt.va, a, b);
 	ST_CHECK(tt.seen_before == 0xaaaa);
 	ST_CHECK(tt.seen_after == 0xbbbb);
 	return NULL;
@@ -691,10 +713,8 @@ SELFTEST(tlb_shootdown_caller_moves)
 {
 	if (cpu_count < 2)
 		return NULL;
-	paddr_t a = pmm_alloc(), b = pmm_alloc();
-	ST_CHECK(a && b);
-	*(uint64_t *)phys_to_virt(a) = 0xaaaa;
-	*(uint64_t *)phys_to_virt(b) = 0xbbbb;
+	paddr_t a, b;
+	ST_CHECK(tlb_frames(&a, &b));
 	tm.va = MMIO_REGION + (1ull << 38) + 32 * PAGE_SIZE;
 	tm.seen_before = tm.seen_after = 0;
 	tm.on_b_after = 0;
@@ -707,10 +727,7 @@ SELFTEST(tlb_shootdown_caller_moves)
 	join_init(&tm.join, 1);
 	ST_CHECK(spawn("tlbmover", tm_shooter, (void *)(uintptr_t)b, tm.b_pin));
 	ST_CHECK(join_wait(&tm.join, 5000));
-	paging_unmap(kernel_pml4, tm.va);
-	tlb_shootdown(tm.va, 1);
-	pmm_free(a);
-	pmm_free(b);
+	tlb_frames_release(tm.va, a, b);
 	ST_CHECK(tm.seen_before == 0xaaaa);
 	ST_CHECK(tm.on_b_after);
 	ST_CHECK(tm.seen_after == 0xbbbb);
