@@ -427,6 +427,16 @@ static void set_cpu_of(struct thread *t, uint32_t cpu)
 	irq_restore(f);
 }
 
+/* Queue the just-woken t (RUNNING, on no queue) on CPU `to` instead of tc,
+ * whose lock the caller holds and this drops: t->cpu is named under it
+ * (the rule at the top of the file), then t is queued there. */
+static void wake_elsewhere(struct thread *t, struct cpu *tc, uint32_t to)
+{
+	__atomic_store_n(&t->cpu, to, __ATOMIC_RELEASE);
+	spin_unlock(&tc->rq.lock);
+	enqueue_and_kick(t, to);
+}
+
 void thread_wake_irqoff(struct thread *t, uint32_t reason)
 {
 	assert(!irq_enabled());
@@ -442,10 +452,7 @@ void thread_wake_irqoff(struct thread *t, uint32_t reason)
 	t->wake_reason = reason;
 	if (__builtin_expect(t->pin && t->pin - 1 != tc->id && !t->queued, 0)) {
 		/* Pinned to another CPU since it last ran. */
-		uint32_t to = t->pin - 1;
-		__atomic_store_n(&t->cpu, to, __ATOMIC_RELEASE); /* under tc's lock */
-		spin_unlock(&tc->rq.lock);
-		enqueue_and_kick(t, to);
+		wake_elsewhere(t, tc, t->pin - 1);
 		return;
 	}
 	if (__builtin_expect(tc->id != spin_cpu_id() && !cpu_idle(tc) && !t->queued && !t->pin && !t->on_cpu, 0)) {
@@ -453,13 +460,10 @@ void thread_wake_irqoff(struct thread *t, uint32_t reason)
 		 * CPU t stays: the waker usually blocks next, a hand-over
 		 * without an IPI; if it does not, an idle CPU's tick takes
 		 * t.) t, RUNNING but on no queue, is left alone by other
-		 * wakers until enqueue_and_kick() puts it on the chosen queue
-		 * (and sets t->cpu under that lock). */
+		 * wakers until wake_elsewhere() queues it on the chosen CPU. */
 		struct cpu *to = wake_target(t, tc);
 		if (to != tc) {
-			__atomic_store_n(&t->cpu, to->id, __ATOMIC_RELEASE); /* under tc's lock */
-			spin_unlock(&tc->rq.lock);
-			enqueue_and_kick(t, to->id);
+			wake_elsewhere(t, tc, to->id);
 			return;
 		}
 	}
